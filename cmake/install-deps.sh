@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs what vtr's build needs on Debian/Ubuntu when it is missing (apt-get; root or sudo).
+#   sh cmake/install-deps.sh            tests + examples  (cmake, ninja, g++, Eigen, xsimd, Catch2, JSON)
+#   sh cmake/install-deps.sh bench      adds Google Benchmark
+# The library itself needs only Eigen and xsimd; everything else is for vtr's own tests and tools.
+set -eu
+want="cmake ninja-build g++ libeigen3-dev libxsimd-dev catch2 nlohmann-json3-dev"
+case "${1:-test}" in
+  bench) want="$want libbenchmark-dev" ;;
+  test) want="$want python3-numpy" ;;
+  *) echo "usage: sh cmake/install-deps.sh [test|bench]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing$missing"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
