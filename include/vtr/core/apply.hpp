@@ -40,14 +40,24 @@ status try_apply(const plan& p, const matrix_view<const T>& src, const matrix_vi
       continue;
     }
     if constexpr (std::is_floating_point_v<T>) {
-      for (index_t c = 0; c < cols; ++c) out[c] = T(0);
-      for (index_t t = b; t < e; ++t) {
+      // (Σ w·x) / d in the order of the terms; the first term initialises and the last one divides, so
+      // the output row is written in as few passes as the term count allows (memory-bound, §5.4).
+      const T d = static_cast<T>(p.divisors[r]);
+      const T w0 = static_cast<T>(p.weights[b]);
+      const T* in0 = src.row(p.sources[b]);
+      if (e - b == 1) {
+        for (index_t c = 0; c < cols; ++c) out[c] = (w0 * in0[c]) / d;
+        continue;
+      }
+      for (index_t c = 0; c < cols; ++c) out[c] = w0 * in0[c];
+      for (index_t t = b + 1; t + 1 < e; ++t) {
         const T w = static_cast<T>(p.weights[t]);
         const T* in = src.row(p.sources[t]);
         for (index_t c = 0; c < cols; ++c) out[c] += w * in[c];
       }
-      const T d = static_cast<T>(p.divisors[r]);
-      for (index_t c = 0; c < cols; ++c) out[c] /= d;
+      const T wl = static_cast<T>(p.weights[e - 1]);
+      const T* inl = src.row(p.sources[e - 1]);
+      for (index_t c = 0; c < cols; ++c) out[c] = (out[c] + wl * inl[c]) / d;
     }
   }
   return {};
