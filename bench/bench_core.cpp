@@ -23,14 +23,14 @@ void apply_gather(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
 }
-BENCHMARK(apply_gather)->Name("apply.gather/576x4096->144")->Unit(benchmark::kMicrosecond);
+BENCHMARK(apply_gather)->Name("apply.gather/llava15_576x4096_to144")->Unit(benchmark::kMicrosecond);
 
 void apply_gather_floor(benchmark::State& state) {
   const auto x = vtr_bench::random_floats(kept * dim);
   std::vector<float> y(kept * dim);
   vtr_bench::floor_memcpy(state, y.data(), x.data(), y.size() * sizeof(float));
 }
-BENCHMARK(apply_gather_floor)->Name("apply.gather/576x4096->144/floor")->Unit(benchmark::kMicrosecond);
+BENCHMARK(apply_gather_floor)->Name("apply.gather/llava15_576x4096_to144/floor")->Unit(benchmark::kMicrosecond);
 
 // A merge plan where every input row lands in one of 144 output rows (4 sources each): reads all 576 rows.
 void apply_merge(benchmark::State& state) {
@@ -49,12 +49,12 @@ void apply_merge(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
 }
-BENCHMARK(apply_merge)->Name("apply.merge4/576x4096->144")->Unit(benchmark::kMicrosecond);
+BENCHMARK(apply_merge)->Name("apply.merge4/llava15_576x4096_to144")->Unit(benchmark::kMicrosecond);
 
 void apply_merge_floor(benchmark::State& state) {
   const auto x = vtr_bench::random_floats(tokens * dim);
   vtr_bench::floor_read(state, x.data(), x.size());
 }
-BENCHMARK(apply_merge_floor)->Name("apply.merge4/576x4096->144/floor")->Unit(benchmark::kMicrosecond);
+BENCHMARK(apply_merge_floor)->Name("apply.merge4/llava15_576x4096_to144/floor")->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -6,7 +6,10 @@
 //                             memcpy of the same bytes for memory-bound steps; Eigen GEMM/SYRK for
 //                             GEMM-bound ones), and optionally
 //   "<step>/<shape>/naive"    a plain scalar implementation.
-// The table prints each step's time and the ratios time/floor and time/naive. Benchmarks run with one
+// The table prints each step's time and the ratios time/floor and time/naive. Steps at the reference
+// shapes put the shape tag first in <shape> — "llava15…" (576 visual tokens, L = 651) or "llava_next…"
+// (2880 visual tokens) — and the table adds their cost as a percentage of one decoder layer's prefill
+// at that shape ("decoder_layer/llava15", "decoder_layer/llava_next", bench_layer.cpp). Benchmarks run with one
 // thread; every registration should use ->Unit(benchmark::kMicrosecond).
 #pragma once
 
