@@ -1,0 +1,383 @@
+// vtr — PruneVid stage 1, `merge_frames_dynamic` (ALGORITHMS §3.5.2; Visual-AI/PruneVid@b12600c
+// pv-pllava.py:764-827): temporal segmentation by DPC-kNN on frame means + refine_clusters, the per-segment
+// static/dynamic split, temporal averaging of static tokens and DPC-kNN spatial merges. Pre-LLM, runs once
+// per video on the features fed to the LLM ([F][n_f][C], after projector and pooling).
+#pragma once
+
+#include "../../config.hpp"
+#include "../../core/error.hpp"
+#include "../../core/plan.hpp"
+#include "../../core/stage.hpp"
+#include "../../core/tensor_view.hpp"
+#include "../../core/workspace.hpp"
+#include "../../ops/cluster.hpp"
+#include "../../ops/temporal.hpp"
+#include "../../ops/topk.hpp"
+#include "../../simd/simd.hpp"
+#include "segments.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+VTR_NAMESPACE_BEGIN
+namespace prunevid {
+
+/// Defaults = the paper settings (`scripts/eval.sh`, ALGORITHMS §3.5.4), not the code-level defaults of
+/// configuration_pllava.py.
+struct stage1_params {
+  /// τ: a position is static when its mean pairwise cosine over the segment is > τ (strict).
+  float tau = 0.8f;
+  /// Temporal clusters M = ⌊double(F)·ratio⌋, clamped to [1, F] (library rule; upstream crashes on 0).
+  double temporal_ratio = 0.25;
+  /// Spatial clusters of a merged group of n tokens: ⌊double(n)·ratio⌋, clamped to [1, n].
+  double cluster_ratio = 0.5;
+  /// Neighbours of the temporal DPC-kNN (self included), clamped to F (upstream passes k = 7, :967).
+  index_t k = 7;
+  /// Neighbours of the spatial DPC-kNN calls (upstream hard-codes 7, :797, :808), clamped to n.
+  index_t spatial_k = 7;
+  /// A static group or a frame's dynamic group is merged only when it has MORE than this many tokens.
+  index_t min_merge = 14;
+};
+
+class stage1 {
+ public:
+  using params_type = stage1_params;
+  static constexpr vtr::stage stage = vtr::stage::projector;
+  static constexpr bool is_query_conditioned = false;
+  /// The output count depends on the data (segments, static masks): see kept_count_bound().
+  static constexpr bool count_is_static = false;
+
+  stage1() = default;
+  explicit stage1(params_type p) : p_(p) {}
+  const params_type& params() const noexcept { return p_; }
+
+  struct inputs {
+    /// [F][n_f][C]: frame-major, raster order inside a frame (ALGORITHMS §3.5.1), last dim contiguous.
+    /// The plan's input rows are the flattened f·n_f + l.
+    tensor_view<const float, 3> features{};
+    /// Optional DPC density jitter u ∈ [0, 1) (§0.10), consumed in call order: the temporal call takes
+    /// the first F values, then per segment in time order the static group (if merged) and each frame's
+    /// dynamic group (if merged) take the next n values each. Empty = no jitter. It may be longer than
+    /// what is consumed (jitter_bound() values always suffice); details::jitter_used says how many were.
+    vector_view<const float> jitter{};
+  };
+
+  /// Everything besides the plan. Pass one to keep the segment metadata stage 2 needs.
+  struct details {
+    std::vector<index_t> static_sizes;   ///< [S] static tokens per segment, after any merge
+    std::vector<index_t> dynamic_sizes;  ///< [S] W_s·(dynamic tokens per frame)
+    std::vector<index_t> window_sizes;   ///< [S] frames per segment
+    std::vector<index_t> first_frames;   ///< [S] first frame of each segment
+    std::vector<index_t> temporal_labels;  ///< [F] DPC-kNN labels of the frame means (before refinement)
+    std::vector<index_t> labels_refined;   ///< [F] after refine_clusters (§2.10)
+    std::vector<std::uint8_t> static_mask;  ///< [S·n_f] row s: 1 where position l is static in segment s
+    std::vector<token_info> tokens;         ///< [plan.size()] provenance of each output token
+    index_t jitter_used = 0;                ///< values of inputs::jitter consumed (0 without jitter)
+    index_t dpc_calls = 0;                  ///< DPC-kNN calls made (1 temporal + the spatial merges)
+
+    /// The metadata stage 2 consumes (views into this object).
+    segment_sizes sizes() const noexcept {
+      return {view_of(static_sizes), view_of(dynamic_sizes), view_of(window_sizes)};
+    }
+  };
+
+  /// Output tokens of one group of n tokens (§3.5.2 "token count"): n if n ≤ min_merge, else the cluster
+  /// count clamp(⌊n·cluster_ratio⌋, 1, n).
+  index_t group_output(index_t n) const noexcept {
+    if (n <= p_.min_merge) return n;
+    return std::clamp<index_t>(static_cast<index_t>(std::floor(static_cast<double>(n) * p_.cluster_ratio)), 1, n);
+  }
+
+  /// Upper bound of the output count for F frames of n_f tokens (the count itself depends on the data):
+  /// a segment of W frames yields m(n_s) + W·m(n_f − n_s) ≤ W·max_{n_s}(m(n_s) + m(n_f − n_s)).
+  result<index_t> kept_count_bound(index_t frames, index_t tokens_per_frame) const {
+    VTR_TRY(check_params());
+    if (frames < 1 || tokens_per_frame < 1)
+      return fail("arguments 'frames' = ", frames, " and 'tokens_per_frame' = ", tokens_per_frame, " must be >= 1");
+    index_t best = 0;
+    for (index_t ns = 0; ns <= tokens_per_frame; ++ns)
+      best = std::max(best, group_output(ns) + group_output(tokens_per_frame - ns));
+    return frames * best;
+  }
+
+  /// A jitter length that always suffices: F for the temporal call plus at most W·n_f per segment.
+  static index_t jitter_bound(index_t frames, index_t tokens_per_frame) noexcept {
+    return frames + frames * tokens_per_frame;
+  }
+
+  /// The plan over the F·n_f input rows (row f·n_f + l). Output rows, per segment in time order:
+  /// [static group, then the dynamic group of each frame], merged groups in DPC cluster (centre rank)
+  /// order, unmerged ones in raster order (§3.5.2 step 5). Every input row is a source of exactly one
+  /// output row: a static row averages its positions over the segment's W frames (and, merged, over its
+  /// cluster: Σ x / (W·|cluster|)); a dynamic row is a copy or a cluster mean within its frame.
+  /// origin[r] is a REPRESENTATIVE input row — the DPC centre (or the token itself when unmerged), taken
+  /// at the segment's first frame for static rows — so plan::select(F·n_f, plan.kept()) gives one row per
+  /// output token for looking up e.g. M-RoPE (t, h, w) triples; the sources are the full provenance.
+  /// Positions after stage 1 are simply consecutive (§1.4). Nothing is written to out/extra on error.
+  template <class Arch = simd::default_arch>
+  status try_plan(const inputs& in, vtr::plan& out, workspace& ws, details* extra = nullptr) const {
+    VTR_TRY(check_params());
+    const tensor_view<const float, 3>& x = in.features;
+    VTR_TRY(validate_view("features", x));
+    const index_t F = x.extent(0), nf = x.extent(1), C = x.extent(2);
+    if (F < 1 || nf < 1 || C < 1)
+      return fail("argument 'features' has shape ", shape_of(x), ": expected [F][n_f][C] with F, n_f, C >= 1");
+    VTR_TRY(validate_view("jitter", in.jitter));
+    for (index_t i = 0; i < in.jitter.extent(0); ++i)
+      if (!(in.jitter(i) >= 0.0f && in.jitter(i) < 1.0f))
+        return fail("argument 'jitter' ", shape_of(in.jitter), " must hold values in [0, 1); jitter[", i, "] = ", in.jitter(i));
+
+    workspace::scope sc(ws);
+    const std::size_t uF = static_cast<std::size_t>(F), unf = static_cast<std::size_t>(nf);
+    // ---- Phase 1: every computation that can fail; results only in workspace memory. ----
+    index_t* temporal = ws.take<index_t>(uF);
+    index_t* refined = ws.take<index_t>(uF);
+    index_t* seg_first = ws.take<index_t>(uF);
+    index_t* seg_w = ws.take<index_t>(uF);
+    std::uint8_t* mask = ws.take<std::uint8_t>(uF * unf);  // S·n_f, S ≤ F
+    // One record per group, in emission order (per segment: static, then W dynamic): ≤ S + F ≤ 2F.
+    group_rec* groups = ws.take<group_rec>(2 * uF);
+    // Labels and centres of all merged groups (each input position appears in at most one group).
+    index_t* labels = ws.take<index_t>(uF * unf);
+    index_t* centres = ws.take<index_t>(uF * unf);
+    index_t n_groups = 0, label_end = 0, centre_end = 0, jitter_at = 0, dpc_calls = 0;
+    ops::dpc_result dr;  // reused by every DPC call of this plan
+    auto run_dpc = [&](const matrix_view<const float>& pts, index_t clusters, index_t k, const char* what) -> status {
+      const index_t n = pts.extent(0);
+      vector_view<const float> jit{};
+      if (in.jitter.extent(0) != 0) {
+        if (in.jitter.extent(0) < jitter_at + n)
+          return fail("argument 'jitter' ", shape_of(in.jitter), " is too short: the ", what, " DPC-kNN call needs values [",
+                      jitter_at, ", ", jitter_at + n, ")");
+        jit = vector_view<const float>(in.jitter.data_handle() + jitter_at * in.jitter.stride(0), {n}, {in.jitter.stride(0)});
+      }
+      ops::dpc_params dp;
+      dp.clusters = clusters;
+      dp.k = k;
+      const status st = ops::try_dpc_knn<Arch>(pts, dp, jit, dr, ws);
+      if (!st.ok()) return fail("PruneVid stage 1, ", what, " DPC-kNN on ", shape_of(pts), ": ", st.message());
+      if (jit.extent(0) != 0) jitter_at += n;
+      ++dpc_calls;
+      return {};
+    };
+
+    // Step 1: frame means → temporal DPC-kNN (labels only) → refine_clusters → segments (§3.5.2).
+    {
+      workspace::scope s1(ws);
+      float* means = ws.take<float>(uF * static_cast<std::size_t>(C));
+      const matrix_view<float> mv(means, {F, C});
+      VTR_TRY(ops::try_frame_means<Arch>(x, mv));
+      VTR_TRY(check_means_finite(x, mv));
+      const index_t m = std::clamp<index_t>(static_cast<index_t>(std::floor(static_cast<double>(F) * p_.temporal_ratio)), 1, F);
+      VTR_TRY(run_dpc(matrix_view<const float>(mv), m, p_.k, "temporal"));
+      std::copy(dr.labels.begin(), dr.labels.end(), temporal);
+    }
+    VTR_TRY(ops::try_refine_clusters(vector_view<const index_t>(temporal, {F}), vector_view<index_t>(refined, {F})));
+    index_t S = 0;
+    for (index_t f = 0; f < F;) {
+      index_t e = f;
+      while (e + 1 < F && refined[e + 1] == refined[f]) ++e;
+      seg_first[S] = f;
+      seg_w[S] = e - f + 1;
+      ++S;
+      f = e + 1;
+    }
+
+    // Steps 2-4 per segment: static mask, then the DPC labels of every merged group.
+    for (index_t s = 0; s < S; ++s) {
+      const index_t f0 = seg_first[s], W = seg_w[s];
+      const tensor_view<const float, 3> seg(x.data_handle() + f0 * x.stride(0), {W, nf, C}, x.strides());
+      const vector_view<std::uint8_t> mk(mask + s * nf, {nf});
+      auto ns_r = ops::try_static_mask<Arch>(seg, p_.tau, mk, ws);
+      if (!ns_r) return ns_r.error();
+      const index_t ns = ns_r.value(), nd = nf - ns;
+      workspace::scope s2(ws);
+      index_t* ps = ws.take<index_t>(unf);
+      index_t* pd = ws.take<index_t>(unf);
+      split_positions(mk, ps, pd);
+      float* buf = ws.take<float>(unf * static_cast<std::size_t>(C));
+      // Static group: the temporal average S[i] = mean_w X[w][ps[i]], merged when n_s > min_merge.
+      {
+        group_rec g{ns, ns, -1, -1};
+        if (ns > p_.min_merge) {
+          const matrix_view<float> sv(buf, {ns, C});
+          VTR_TRY(ops::try_temporal_mean_rows<Arch>(seg, vector_view<const index_t>(ps, {ns}), sv));
+          VTR_TRY(run_dpc(matrix_view<const float>(sv), group_output(ns), p_.spatial_k, "static-group"));
+          store_labels_from(dr, g, labels, label_end, centres, centre_end);
+        }
+        groups[n_groups++] = g;
+      }
+      // Dynamic groups: per frame, the dynamic positions in raster order, merged when n_d > min_merge.
+      for (index_t w = 0; w < W; ++w) {
+        group_rec g{nd, nd, -1, -1};
+        if (nd > p_.min_merge) {
+          const matrix_view<const float> frame(x.data_handle() + (f0 + w) * x.stride(0), {nf, C}, {x.stride(1), 1});
+          const matrix_view<float> dv(buf, {nd, C});
+          VTR_TRY(ops::try_gather_rows<float>(frame, vector_view<const index_t>(pd, {nd}), dv));
+          VTR_TRY(run_dpc(matrix_view<const float>(dv), group_output(nd), p_.spatial_k, "dynamic-group"));
+          store_labels_from(dr, g, labels, label_end, centres, centre_end);
+        }
+        groups[n_groups++] = g;
+      }
+    }
+
+    // ---- Phase 2: emit the plan and the metadata (cannot fail). ----
+    out.reset(F * nf);
+    out.origin.reserve(static_cast<std::size_t>(F * nf));
+    if (extra) {
+      extra->static_sizes.assign(static_cast<std::size_t>(S), 0);
+      extra->dynamic_sizes.assign(static_cast<std::size_t>(S), 0);
+      extra->window_sizes.assign(seg_w, seg_w + S);
+      extra->first_frames.assign(seg_first, seg_first + S);
+      extra->temporal_labels.assign(temporal, temporal + F);
+      extra->labels_refined.assign(refined, refined + F);
+      extra->static_mask.assign(mask, mask + S * nf);
+      extra->tokens.clear();
+      extra->jitter_used = jitter_at;
+      extra->dpc_calls = dpc_calls;
+    }
+    index_t gi = 0;
+    index_t* ps = ws.take<index_t>(unf);
+    index_t* pd = ws.take<index_t>(unf);
+    index_t* member = ws.take<index_t>(unf);
+    index_t* start = ws.take<index_t>(unf + 1);
+    index_t* src = ws.take<index_t>(uF * unf);
+    for (index_t s = 0; s < S; ++s) {
+      const index_t f0 = seg_first[s], W = seg_w[s];
+      split_positions(vector_view<const std::uint8_t>(mask + s * nf, {nf}), ps, pd);
+      // Static group.
+      {
+        const group_rec& g = groups[gi++];
+        const index_t rows_before = out.size();
+        if (g.label_at < 0) {
+          for (index_t i = 0; i < g.n; ++i) {
+            for (index_t w = 0; w < W; ++w) src[w] = (f0 + w) * nf + ps[i];
+            emit(out, f0 * nf + ps[i], src, W, static_cast<float>(W));
+          }
+        } else {
+          group_members(labels + g.label_at, g.n, g.m, member, start);
+          for (index_t c = 0; c < g.m; ++c) {
+            index_t t = 0;
+            for (index_t w = 0; w < W; ++w)
+              for (index_t j = start[c]; j < start[c + 1]; ++j) src[t++] = (f0 + w) * nf + ps[member[j]];
+            emit(out, f0 * nf + ps[centres[g.centre_at + c]], src, t, static_cast<float>(t));
+          }
+        }
+        if (extra) {
+          extra->static_sizes[static_cast<std::size_t>(s)] = out.size() - rows_before;
+          for (index_t r = rows_before; r < out.size(); ++r) extra->tokens.push_back({s, token_kind::static_token, f0, W});
+        }
+      }
+      // Dynamic groups, frame by frame.
+      for (index_t w = 0; w < W; ++w) {
+        const group_rec& g = groups[gi++];
+        const index_t base = (f0 + w) * nf, rows_before = out.size();
+        if (g.label_at < 0) {
+          for (index_t i = 0; i < g.n; ++i) {
+            src[0] = base + pd[i];
+            emit(out, base + pd[i], src, 1, 1.0f);
+          }
+        } else {
+          group_members(labels + g.label_at, g.n, g.m, member, start);
+          for (index_t c = 0; c < g.m; ++c) {
+            index_t t = 0;
+            for (index_t j = start[c]; j < start[c + 1]; ++j) src[t++] = base + pd[member[j]];
+            emit(out, base + pd[centres[g.centre_at + c]], src, t, static_cast<float>(t));
+          }
+        }
+        if (extra) {
+          extra->dynamic_sizes[static_cast<std::size_t>(s)] += out.size() - rows_before;
+          for (index_t r = rows_before; r < out.size(); ++r) extra->tokens.push_back({s, token_kind::dynamic_token, f0 + w, 1});
+        }
+      }
+    }
+    return {};
+  }
+
+  template <class Arch = simd::default_arch>
+  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr) const {
+    vtr::plan p;
+    raise_if_error(try_plan<Arch>(in, p, ws, extra));
+    return p;
+  }
+
+  status check_params() const {
+    if (std::isnan(p_.tau)) return fail("stage1_params.tau is NaN");
+    if (!(p_.temporal_ratio >= 0.0) || !std::isfinite(p_.temporal_ratio))
+      return fail("stage1_params.temporal_ratio = ", p_.temporal_ratio, " must be finite and >= 0");
+    if (!(p_.cluster_ratio >= 0.0) || !std::isfinite(p_.cluster_ratio))
+      return fail("stage1_params.cluster_ratio = ", p_.cluster_ratio, " must be finite and >= 0");
+    if (p_.k < 1) return fail("stage1_params.k = ", p_.k, " must be >= 1");
+    if (p_.spatial_k < 1) return fail("stage1_params.spatial_k = ", p_.spatial_k, " must be >= 1");
+    if (p_.min_merge < 0) return fail("stage1_params.min_merge = ", p_.min_merge, " must be >= 0");
+    return {};
+  }
+
+ private:
+  /// One group of phase 1: n tokens → m output rows; label_at/centre_at index the label and centre stores
+  /// (−1: not merged).
+  struct group_rec {
+    index_t n, m, label_at, centre_at;
+  };
+
+  /// Copies the last DPC result's labels and centres into the stores; sets g's counts and offsets.
+  template <class Dr>
+  static void store_labels_from(const Dr& dr, group_rec& g, index_t* labels, index_t& label_end, index_t* centres,
+                                index_t& centre_end) {
+    g.m = static_cast<index_t>(dr.centers.size());
+    g.label_at = label_end;
+    g.centre_at = centre_end;
+    std::copy(dr.labels.begin(), dr.labels.end(), labels + label_end);
+    std::copy(dr.centers.begin(), dr.centers.end(), centres + centre_end);
+    label_end += static_cast<index_t>(dr.labels.size());
+    centre_end += g.m;
+  }
+
+  /// Static positions (ascending) into ps, dynamic ones into pd.
+  static void split_positions(const vector_view<const std::uint8_t>& mk, index_t* ps, index_t* pd) noexcept {
+    index_t a = 0, b = 0;
+    for (index_t l = 0; l < mk.extent(0); ++l) {
+      if (mk(l)) ps[a++] = l;
+      else pd[b++] = l;
+    }
+  }
+
+  /// Members of each cluster, ascending within a cluster: member[start[c] .. start[c+1]) (counting sort).
+  static void group_members(const index_t* lab, index_t n, index_t m, index_t* member, index_t* start) noexcept {
+    std::fill(start, start + m + 1, index_t(0));
+    for (index_t i = 0; i < n; ++i) ++start[lab[i] + 1];
+    for (index_t c = 0; c < m; ++c) start[c + 1] += start[c];
+    for (index_t i = 0; i < n; ++i) member[start[lab[i]]++] = i;
+    for (index_t c = m; c > 0; --c) start[c] = start[c - 1];
+    start[0] = 0;
+  }
+
+  /// Appends one output row: a plain copy when it has one source and divisor 1, else a mean.
+  static void emit(vtr::plan& out, index_t origin, const index_t* src, index_t count, float divisor) {
+    if (count == 1 && divisor == 1.0f) out.add_copy(src[0]);
+    else out.add_merge(origin, src, count, nullptr, divisor);
+  }
+
+  /// A non-finite frame mean means a non-finite input value (named) or a sum that overflows fp32.
+  static status check_means_finite(const tensor_view<const float, 3>& x, const matrix_view<float>& means) {
+    const index_t F = x.extent(0), nf = x.extent(1), C = x.extent(2);
+    for (index_t f = 0; f < F; ++f)
+      for (index_t c = 0; c < C; ++c) {
+        if (std::isfinite(means(f, c))) continue;
+        for (index_t l = 0; l < nf; ++l)
+          for (index_t cc = 0; cc < C; ++cc)
+            if (!std::isfinite(x(f, l, cc)))
+              return fail("argument 'features' ", shape_of(x), " has a non-finite value at [", f, ", ", l, ", ", cc, "]");
+        return fail("argument 'features' ", shape_of(x), ": the frame sum of frame ", f, " overflows float32 at feature ", c);
+      }
+    return {};
+  }
+
+  params_type p_{};
+};
+
+}  // namespace prunevid
+VTR_NAMESPACE_END

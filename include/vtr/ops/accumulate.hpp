@@ -1,0 +1,113 @@
+// vtr — row accumulation kernels: y += a·x, y += x, and the sum of unit-normalised rows.
+//
+// These are the building blocks of the O(n·C) mean-cosine test of the DToMA quadtree
+// (ALGORITHMS §3.6.2: hS = ‖Σ_i u_i‖² / n² with u_i = x_i / max(‖x_i‖, 1e-8)): the leaves of the tree
+// sum their tokens' unit vectors once, every inner cell adds its children's sums. All of them are
+// memory-bound streams over one row (ALGORITHMS §5.4), so one SIMD loop each, fp32 throughout (§0.6).
+#pragma once
+
+#include "../config.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor_view.hpp"
+#include "../simd/simd.hpp"
+#include "similarity.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+VTR_NAMESPACE_BEGIN
+namespace ops {
+
+/// ALGORITHMS §0.7 / §3.6.2: the cosine eps on a single vector's norm (the O(n·C) form of the quadtree).
+inline constexpr float unit_norm_eps = 1e-8f;
+
+namespace ref {
+/// y[i] += a·x[i].
+inline void add_scaled(float* y, const float* x, float a, index_t n) noexcept {
+  for (index_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+/// y[i] += x[i].
+inline void add_to(float* y, const float* x, index_t n) noexcept {
+  for (index_t i = 0; i < n; ++i) y[i] += x[i];
+}
+/// out = Σ_r x[r] / max(‖x[r]‖, eps) over all rows of x (out: [C]).
+inline void unit_row_sum(const matrix_view<const float>& x, float eps, float* out) {
+  const index_t c = x.extent(1);
+  std::fill(out, out + c, 0.0f);
+  for (index_t r = 0; r < x.extent(0); ++r) {
+    const float* row = x.row(r);
+    double s = 0;
+    for (index_t i = 0; i < c; ++i) s += double(row[i]) * double(row[i]);
+    const float d = std::max(static_cast<float>(std::sqrt(s)), eps);
+    for (index_t i = 0; i < c; ++i) out[i] += row[i] / d;
+  }
+}
+}  // namespace ref
+
+/// y[0, n) += a·x[0, n) (fused multiply-add where the arch has it). x and y must not overlap partially.
+template <class Arch = simd::default_arch>
+void add_scaled(float* y, const float* x, float a, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const B va(a);
+  index_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), simd::load<float, Arch>(y + i)));
+    simd::store<float, Arch>(y + i + L,
+                             simd::fma(va, simd::load<float, Arch>(x + i + L), simd::load<float, Arch>(y + i + L)));
+  }
+  for (; i + L <= n; i += L)
+    simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), simd::load<float, Arch>(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+/// y[0, n) += x[0, n).
+template <class Arch = simd::default_arch>
+void add_to(float* y, const float* x, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  index_t i = 0;
+  for (; i + L <= n; i += L) {
+    const B s = simd::load<float, Arch>(y + i) + simd::load<float, Arch>(x + i);
+    simd::store<float, Arch>(y + i, s);
+  }
+  for (; i < n; ++i) y[i] += x[i];
+}
+
+/// 1 / max(‖x‖, eps) for one contiguous row — the scale that turns x into its unit vector (§3.6.2).
+/// The reciprocal is taken once per row; rows are then accumulated with add_scaled.
+template <class Arch = simd::default_arch>
+float inverse_clamped_norm(const float* x, index_t n, float eps = unit_norm_eps) noexcept {
+  return 1.0f / std::max(std::sqrt(squared_norm<Arch>(x, n)), eps);
+}
+
+/// out[0, C) += Σ_r x[r] / max(‖x[r]‖, eps) over the rows of x [R][C] (contiguous last dimension).
+/// Unchecked kernel form for callers that validated their views.
+template <class Arch = simd::default_arch>
+void accumulate_unit_rows(const matrix_view<const float>& x, float eps, float* out) noexcept {
+  const index_t c = x.extent(1);
+  for (index_t r = 0; r < x.extent(0); ++r) {
+    const float* row = x.row(r);
+    add_scaled<Arch>(out, row, inverse_clamped_norm<Arch>(row, c, eps), c);
+  }
+}
+
+/// out = Σ_r x[r] / max(‖x[r]‖, eps) (ALGORITHMS §3.6.2 O(n·C) form). x: [R][C]; out: [C], not
+/// overlapping x; eps ≥ 0 and finite.
+template <class Arch = simd::default_arch>
+status try_unit_row_sum(const matrix_view<const float>& x, float eps, const vector_view<float>& out) {
+  VTR_TRY(validate_view("x", x));
+  VTR_TRY(expect_shape("out", out, {x.extent(1)}));
+  VTR_TRY(expect_no_alias("out", out, "x", x));
+  if (!(eps >= 0.0f) || !std::isfinite(eps)) return fail("argument 'eps' must be finite and >= 0 (got ", eps, ")");
+  std::fill(out.data_handle(), out.data_handle() + out.extent(0), 0.0f);
+  accumulate_unit_rows<Arch>(x, eps, out.data_handle());
+  return {};
+}
+template <class Arch = simd::default_arch>
+void unit_row_sum(const matrix_view<const float>& x, float eps, const vector_view<float>& out) {
+  raise_if_error(try_unit_row_sum<Arch>(x, eps, out));
+}
+
+}  // namespace ops
+VTR_NAMESPACE_END

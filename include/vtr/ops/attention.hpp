@@ -1,0 +1,295 @@
+// vtr — attention rows from Q and K (ALGORITHMS §2.1, §0.6, §0.8; DESIGN §2.4).
+//
+// Engines built on FlashAttention/SDPA never materialise the attention matrix. The methods need only a
+// few of its rows (the last prompt row, rater rows, suffix rows), so they are recomputed here:
+//   p[h][r][j] = softmax_j( q[r, h] · k[j, g(h)] / √d  (+ causal mask) ),  g(h) = h / (H / H_kv)
+// in fp32, subtracting the row maximum; masked keys are exactly 0 (§0.6). The logits come from one Eigen
+// GEMM per head written straight into the output, then one SIMD pass per row does max / exp / normalise.
+// Keys are processed in tiles so Eigen's packing buffers fit its stack allocation limit (no heap use).
+//
+// With the log-sum-exp of each full masked row (`lse[h][r]`, which FlashAttention kernels return), only
+// the requested key columns [col_begin, col_end) need computing: p = exp(z − lse) (§2.1 LSE shortcut).
+#pragma once
+
+// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (used by the GEMM packing:
+// every lane it warns about is written by the unpack intrinsics). GCC checks the pragma state where
+// Eigen's packet code is *declared*, so the suppression must wrap the first inclusion of Eigen; it is
+// effective when this header is the first to include Eigen in a translation unit.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "../config.hpp"
+#include "../core/eigen.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor_view.hpp"
+#include "../core/workspace.hpp"
+#include "../simd/simd.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+VTR_NAMESPACE_BEGIN
+namespace ops {
+
+/// How the logits are masked (§2.1 modes per method).
+struct attention_mode {
+  /// Key j is visible to a row at absolute position i only when j ≤ i. Off: every key (PruneVid).
+  bool causal = true;
+  /// Replace ±inf logits (not mask entries) by 0 — VScan-Qwen parity only (§3.4.6).
+  bool nonfinite_to_zero = false;
+};
+
+namespace detail {
+
+/// Keys per GEMM tile: Eigen packs d × tile floats of K; keep that ≤ 64 KiB so it stays on the stack.
+inline index_t attention_key_tile(index_t d) noexcept { return std::max<index_t>(16, (index_t(16384) / std::max<index_t>(d, 1)) & ~index_t(15)); }
+
+inline void zero_nonfinite(float* z, index_t n) noexcept {
+  for (index_t j = 0; j < n; ++j)
+    if (std::isinf(z[j])) z[j] = 0.0f;
+}
+
+/// z[0, n) ← softmax(z[0, n)) in place: subtract the max, exponentiate, normalise (§0.6).
+template <class Arch>
+void softmax_in_place(float* z, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  float m = -std::numeric_limits<float>::infinity();
+  index_t j = 0;
+  if (n >= L) {
+    B mb = simd::load<float, Arch>(z);
+    for (j = L; j + L <= n; j += L) mb = simd::max(mb, simd::load<float, Arch>(z + j));
+    m = simd::reduce_max(mb);
+  }
+  for (; j < n; ++j) m = std::max(m, z[j]);
+  const B mv(m);
+  B sb(0.0f);
+  float s = 0.0f;
+  for (j = 0; j + L <= n; j += L) {
+    const B e = simd::exp(simd::load<float, Arch>(z + j) - mv);
+    simd::store<float, Arch>(z + j, e);
+    sb = sb + e;
+  }
+  for (; j < n; ++j) {
+    z[j] = std::exp(z[j] - m);
+    s += z[j];
+  }
+  s += simd::reduce_add(sb);
+  const float inv = 1.0f / s;
+  const B iv(inv);
+  for (j = 0; j + L <= n; j += L) simd::store<float, Arch>(z + j, simd::load<float, Arch>(z + j) * iv);
+  for (; j < n; ++j) z[j] *= inv;
+}
+
+/// z[0, n) ← exp(z − lse) in place (§2.1 LSE shortcut).
+template <class Arch>
+void exp_minus_in_place(float* z, index_t n, float lse) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const B lv(lse);
+  index_t j = 0;
+  for (; j + L <= n; j += L) simd::store<float, Arch>(z + j, simd::exp(simd::load<float, Arch>(z + j) - lv));
+  for (; j < n; ++j) z[j] = std::exp(z[j] - lse);
+}
+
+struct attention_shape {
+  index_t rows, heads, kv_heads, d, keys;
+};
+
+inline status check_attention(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k,
+                              const vector_view<const index_t>& row_positions, const attention_mode& mode,
+                              attention_shape& sh) {
+  VTR_TRY(validate_view("q", q));
+  VTR_TRY(validate_view("k", k));
+  sh = {q.extent(0), q.extent(1), k.extent(1), q.extent(2), k.extent(0)};
+  if (k.extent(2) != sh.d)
+    return fail("arguments 'q' ", shape_of(q), " and 'k' ", shape_of(k), " disagree on the head dimension d (", sh.d, " vs ",
+                k.extent(2), ")");
+  if (sh.d < 1) return fail("argument 'q' has shape ", shape_of(q), ": the head dimension must be at least 1");
+  if (sh.kv_heads < 1) return fail("argument 'k' has shape ", shape_of(k), ": it needs at least one key/value head");
+  if (sh.heads % sh.kv_heads != 0)
+    return fail("argument 'q' has ", sh.heads, " heads and 'k' has ", sh.kv_heads,
+                " key/value heads (shapes ", shape_of(q), ", ", shape_of(k), "): query heads must be a multiple of kv heads (GQA)");
+  if (sh.rows > 0 && sh.heads > 0 && sh.keys == 0)
+    return fail("argument 'k' has shape ", shape_of(k), ": a softmax needs at least one key");
+  VTR_TRY(validate_view("row_positions", row_positions));
+  const bool need_pos = mode.causal;
+  if (need_pos || row_positions.extent(0) != 0) {
+    if (row_positions.extent(0) != sh.rows)
+      return fail("argument 'row_positions' has shape ", shape_of(row_positions), ", expected [", sh.rows,
+                  "] (one absolute position per row of 'q' ", shape_of(q), ")");
+    for (index_t r = 0; r < sh.rows; ++r)
+      if (row_positions(r) < 0 || row_positions(r) >= sh.keys)
+        return fail("argument 'row_positions'[", r, "] = ", row_positions(r), " is out of range [0, ", sh.keys,
+                    ") (the keys of 'k' ", shape_of(k), ")");
+  }
+  return {};
+}
+
+template <class T, std::size_t R>
+status check_out_alias(const tensor_view<float, 3>& out, const char* name, const tensor_view<T, R>& in) {
+  return expect_no_alias("out", out, name, in);
+}
+
+/// Logits of head h for key columns [cb, ce) into out_h (rows × (ce − cb)), tile by tile. Columns at
+/// or past `vis_end` (no row may see them) are not computed.
+inline void head_logits(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k, index_t h, index_t g,
+                        index_t cb, index_t ce, float scale, const matrix_view<float>& out_h) {
+  const index_t rows = q.extent(0), d = q.extent(2);
+  const auto qh = as_eigen(matrix_view<const float>(q.data_handle() + h * q.stride(1), {rows, d}, {q.stride(0), 1}));
+  const index_t tile = attention_key_tile(d);
+  for (index_t j0 = cb; j0 < ce; j0 += tile) {
+    const index_t nj = std::min(tile, ce - j0);
+    const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
+    auto oh = as_eigen(matrix_view<float>(out_h.data_handle() + (j0 - cb), {rows, nj}, {out_h.stride(0), 1}));
+    oh.noalias() = scale * (qh * kg.transpose());
+  }
+}
+
+template <class Arch>
+void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k,
+                    const vector_view<const index_t>& row_positions, const attention_mode& mode,
+                    const tensor_view<const float, 2>* lse, index_t cb, index_t ce, const tensor_view<float, 3>& out) {
+  const index_t rows = q.extent(0), H = q.extent(1), Hkv = k.extent(1), d = q.extent(2);
+  const index_t ncols = ce - cb;
+  if (rows == 0 || H == 0 || ncols == 0) return;
+  const index_t group = H / Hkv;
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
+  // Causal: row r sees keys [0, pos_r]; no row sees past the largest position.
+  auto vis_end = [&](index_t r) { return mode.causal ? std::min(ce, row_positions(r) + 1) : ce; };
+  index_t max_vis = cb;
+  for (index_t r = 0; r < rows; ++r) max_vis = std::max(max_vis, vis_end(r));
+  for (index_t h = 0; h < H; ++h) {
+    const matrix_view<float> out_h(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1});
+    if (max_vis > cb) head_logits(q, k, h, h / group, cb, max_vis, scale, out_h);
+    for (index_t r = 0; r < rows; ++r) {
+      float* z = out_h.row(r);
+      const index_t nv = std::max<index_t>(vis_end(r) - cb, 0);
+      if (mode.nonfinite_to_zero) zero_nonfinite(z, nv);
+      if (lse) exp_minus_in_place<Arch>(z, nv, (*lse)(h, r));
+      else softmax_in_place<Arch>(z, nv);
+      std::fill(z + nv, z + ncols, 0.0f);  // masked keys are exactly 0 (§0.6)
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Attention probabilities out[h][r][j] of the query rows q [rows][H][d] against all keys k [keys][H_kv][d]
+/// (§2.1): fp32 softmax over every key the row may see. row_positions[r] is the absolute position of
+/// row r (needed when mode.causal; may be empty otherwise). out: [H][rows][keys], last dim contiguous.
+/// Errors: inconsistent d or heads (H must be a multiple of H_kv), positions outside [0, keys), out of
+/// the wrong shape or overlapping an input.
+template <class Arch = simd::default_arch>
+status try_attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k, vector_view<const index_t> row_positions,
+                          attention_mode mode, tensor_view<float, 3> out, workspace& ws) {
+  (void)ws;  // the GEMM writes into out and the softmax runs in place: no scratch needed
+  detail::attention_shape sh{};
+  VTR_TRY(detail::check_attention(q, k, row_positions, mode, sh));
+  VTR_TRY(expect_shape("out", out, {sh.heads, sh.rows, sh.keys}));
+  VTR_TRY(detail::check_out_alias(out, "q", q));
+  VTR_TRY(detail::check_out_alias(out, "k", k));
+  VTR_TRY(detail::check_out_alias(out, "row_positions", row_positions));
+  detail::attention_impl<Arch>(q, k, row_positions, mode, nullptr, 0, sh.keys, out);
+  return {};
+}
+template <class Arch = simd::default_arch>
+void attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k, vector_view<const index_t> row_positions,
+                    attention_mode mode, tensor_view<float, 3> out, workspace& ws) {
+  raise_if_error(try_attention_rows<Arch>(q, k, row_positions, mode, out, ws));
+}
+
+/// The LSE shortcut (§2.1): with lse[h][r] = log Σ_j exp(z[h][r][j]) over the row's full masked key set,
+/// only key columns [col_begin, col_end) are computed: out[h][r][j − col_begin] = exp(z − lse), masked
+/// keys 0. out: [H][rows][col_end − col_begin]. Errors as above, plus a bad column range or lse shape.
+template <class Arch = simd::default_arch>
+status try_attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k, vector_view<const index_t> row_positions,
+                          attention_mode mode, tensor_view<const float, 2> lse, index_t col_begin, index_t col_end,
+                          tensor_view<float, 3> out, workspace& ws) {
+  (void)ws;
+  detail::attention_shape sh{};
+  VTR_TRY(detail::check_attention(q, k, row_positions, mode, sh));
+  if (col_begin < 0 || col_end < col_begin || col_end > sh.keys)
+    return fail("arguments 'col_begin' = ", col_begin, ", 'col_end' = ", col_end, " are not a column range inside [0, ",
+                sh.keys, "] (the keys of 'k' ", shape_of(k), ")");
+  VTR_TRY(expect_shape("lse", lse, {sh.heads, sh.rows}));
+  VTR_TRY(expect_shape("out", out, {sh.heads, sh.rows, col_end - col_begin}));
+  VTR_TRY(detail::check_out_alias(out, "q", q));
+  VTR_TRY(detail::check_out_alias(out, "k", k));
+  VTR_TRY(detail::check_out_alias(out, "row_positions", row_positions));
+  VTR_TRY(detail::check_out_alias(out, "lse", lse));
+  detail::attention_impl<Arch>(q, k, row_positions, mode, &lse, col_begin, col_end, out);
+  return {};
+}
+template <class Arch = simd::default_arch>
+void attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k, vector_view<const index_t> row_positions,
+                    attention_mode mode, tensor_view<const float, 2> lse, index_t col_begin, index_t col_end,
+                    tensor_view<float, 3> out, workspace& ws) {
+  raise_if_error(try_attention_rows<Arch>(q, k, row_positions, mode, lse, col_begin, col_end, out, ws));
+}
+
+namespace ref {
+
+/// Naive double-precision attention rows (tests): out[h][r][j] for all keys.
+inline std::vector<double> attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k,
+                                          const std::vector<index_t>& pos, attention_mode mode) {
+  const index_t rows = q.extent(0), H = q.extent(1), d = q.extent(2), keys = k.extent(0), Hkv = k.extent(1);
+  std::vector<double> out(static_cast<std::size_t>(H * rows * keys), 0.0);
+  for (index_t h = 0; h < H; ++h) {
+    const index_t g = h / (H / Hkv);
+    for (index_t r = 0; r < rows; ++r) {
+      const index_t vis = mode.causal ? pos[std::size_t(r)] + 1 : keys;
+      std::vector<double> z(static_cast<std::size_t>(vis));
+      double m = -std::numeric_limits<double>::infinity();
+      for (index_t j = 0; j < vis; ++j) {
+        double s = 0;
+        for (index_t t = 0; t < d; ++t) s += double(q(r, h, t)) * double(k(j, g, t));
+        s /= std::sqrt(double(d));
+        if (mode.nonfinite_to_zero && std::isinf(s)) s = 0;
+        z[std::size_t(j)] = s;
+        m = std::max(m, s);
+      }
+      double tot = 0;
+      for (auto& v : z) tot += (v = std::exp(v - m));
+      for (index_t j = 0; j < vis; ++j) out[std::size_t((h * rows + r) * keys + j)] = z[std::size_t(j)] / tot;
+    }
+  }
+  return out;
+}
+
+/// Log-sum-exp of each full masked row, [H][rows] (tests use it to feed the LSE shortcut).
+inline std::vector<float> attention_lse(tensor_view<const float, 3> q, tensor_view<const float, 3> k,
+                                        const std::vector<index_t>& pos, attention_mode mode) {
+  const index_t rows = q.extent(0), H = q.extent(1), d = q.extent(2), keys = k.extent(0), Hkv = k.extent(1);
+  std::vector<float> out(static_cast<std::size_t>(H * rows));
+  for (index_t h = 0; h < H; ++h)
+    for (index_t r = 0; r < rows; ++r) {
+      const index_t vis = mode.causal ? pos[std::size_t(r)] + 1 : keys;
+      std::vector<double> z;
+      double m = -std::numeric_limits<double>::infinity();
+      for (index_t j = 0; j < vis; ++j) {
+        double s = 0;
+        for (index_t t = 0; t < d; ++t) s += double(q(r, h, t)) * double(k(j, h / (H / Hkv), t));
+        z.push_back(s / std::sqrt(double(d)));
+        m = std::max(m, z.back());
+      }
+      double tot = 0;
+      for (double v : z) tot += std::exp(v - m);
+      out[std::size_t(h * rows + r)] = static_cast<float>(m + std::log(tot));
+    }
+  return out;
+}
+
+}  // namespace ref
+
+}  // namespace ops
+VTR_NAMESPACE_END

@@ -1,0 +1,347 @@
+// vtr — clustering kernels: DPC-kNN with the cluster-mean plan (ALGORITHMS §2.8, §0.10) and PruneVid's
+// refine_clusters / segment lengths (ALGORITHMS §2.10).
+#pragma once
+
+// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (GEMM/SYRK packing); the
+// suppression must wrap the first inclusion of Eigen in a translation unit (see ops/attention.hpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "../config.hpp"
+#include "../core/error.hpp"
+#include "../core/plan.hpp"
+#include "../core/tensor_view.hpp"
+#include "../core/workspace.hpp"
+#include "../simd/simd.hpp"
+#include "similarity.hpp"
+#include "topk.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+VTR_NAMESPACE_BEGIN
+namespace ops {
+
+// ===================================================================================================
+// ALGORITHMS §2.8 — DPC-kNN.
+
+struct dpc_params {
+  /// M, the number of clusters; clamped to [1, N] (library rule, upstream crashes outside it).
+  index_t clusters = 1;
+  /// Neighbours in the density, self included; clamped to N. Must be ≥ 1.
+  index_t k = 7;
+  /// How the distance matrix is evaluated; `automatic` follows torch.cdist (direct for N ≤ 25, the
+  /// matrix-multiply form above), which is what the upstream expectations were computed with.
+  distance_form distances = distance_form::automatic;
+};
+
+struct dpc_result {
+  /// labels[i] = cluster id of point i (cluster m is the centre of rank m); centers[m] = point index.
+  std::vector<index_t> labels, centers;
+  /// ρ (jitter included) and γ = ρ·δ per point.
+  std::vector<float> density, score;
+};
+
+/// Bytes of workspace try_dpc_knn takes for N points.
+inline std::size_t dpc_knn_workspace_bytes(index_t n) {
+  const auto sz = [](std::size_t b) { return (std::max<std::size_t>(b, 1) + workspace::alignment - 1) / workspace::alignment * workspace::alignment; };
+  const auto nu = static_cast<std::size_t>(n);
+  // distances, a row copy, a strided-jitter copy, and topk's keys
+  return sz(sizeof(float) * nu * nu) + 2 * sz(sizeof(float) * nu) + sz(sizeof(std::uint64_t) * nu);
+}
+
+namespace detail {
+/// §2.8 steps 2-4 on a ready distance matrix: density ρ (jitter included) and score γ = ρ·δ.
+inline void dpc_density_score(const matrix_view<const float>& dist, index_t k, const float* jitter, float* row_tmp,
+                              float* density, float* score) {
+  const index_t n = dist.extent(0);
+  // Step 2: ρ_i = exp(−mean of the k smallest D², self included) + 1e-6·u_i.
+  float dmax = 0.0f;
+  for (index_t i = 0; i < n; ++i) {
+    const float* r = dist.row(i);
+    std::copy(r, r + n, row_tmp);
+    for (index_t j = 0; j < n; ++j) dmax = std::max(dmax, r[j]);
+    std::nth_element(row_tmp, row_tmp + (k - 1), row_tmp + n);
+    std::sort(row_tmp, row_tmp + k);  // upstream sums topk's ascending output
+    float s = 0.0f;
+    for (index_t j = 0; j < k; ++j) s += row_tmp[j] * row_tmp[j];
+    density[i] = std::exp(-(s / static_cast<float>(k)));
+    if (jitter) density[i] += jitter[i] * 1e-6f;
+  }
+  // Step 3: δ_i = min D[i][j] over ρ_j > ρ_i (strict), else max D (every tied maximum gets it);
+  // step 4: γ = ρ·δ.
+  for (index_t i = 0; i < n; ++i) {
+    const float* r = dist.row(i);
+    float delta = dmax;
+    for (index_t j = 0; j < n; ++j)
+      if (density[j] > density[i] && r[j] < delta) delta = r[j];
+    score[i] = delta * density[i];
+  }
+}
+
+/// §2.8 step 5: label = argmin_m D[c_m][i] (first minimum), then each centre forced into its own cluster.
+inline void dpc_labels(const matrix_view<const float>& dist, const index_t* centers, index_t m, index_t* labels) {
+  const index_t n = dist.extent(0);
+  for (index_t i = 0; i < n; ++i) {
+    index_t best = 0;
+    float bd = dist(centers[0], i);
+    for (index_t c = 1; c < m; ++c) {
+      const float d = dist(centers[c], i);
+      if (d < bd) {
+        bd = d;
+        best = c;
+      }
+    }
+    labels[i] = best;
+  }
+  for (index_t c = 0; c < m; ++c) labels[centers[c]] = c;
+}
+
+inline status check_dpc(const matrix_view<const float>& x, const dpc_params& p, const vector_view<const float>& jitter) {
+  VTR_TRY(validate_view("x", x));
+  if (x.extent(0) == 0 || x.extent(1) == 0)
+    return fail("argument 'x' has shape ", shape_of(x), ": DPC-kNN needs at least one point and one feature");
+  if (p.k < 1) return fail("dpc_params.k must be >= 1 (got ", p.k, ")");
+  if (jitter.extent(0) != 0) {
+    VTR_TRY(expect_shape("jitter", jitter, {x.extent(0)}));
+    for (index_t i = 0; i < jitter.extent(0); ++i)
+      if (!(jitter(i) >= 0.0f && jitter(i) < 1.0f))
+        return fail("argument 'jitter' [", jitter.extent(0), "] must hold values in [0, 1); jitter[", i, "] = ", jitter(i));
+  }
+  return {};
+}
+}  // namespace detail
+
+/// ALGORITHMS §2.8 steps 1-5. x: [N, C] (N, C ≥ 1); jitter: [N] values in [0, 1), or empty for none
+/// (§0.10: the library never draws random numbers). Writes labels [N], centers [M] (rank order),
+/// density [N], score [N]; M = clamp(clusters, 1, N), k = min(k, N).
+template <class Arch = simd::default_arch>
+status try_dpc_knn(const matrix_view<const float>& x, const dpc_params& params, const vector_view<const float>& jitter,
+                   dpc_result& out, workspace& ws) {
+  VTR_TRY(detail::check_dpc(x, params, jitter));
+  const index_t n = x.extent(0), c = x.extent(1);
+  const index_t k = std::min(params.k, n);
+  const index_t m = std::clamp<index_t>(params.clusters, 1, n);
+
+  workspace::scope sc(ws);
+  float* dbuf = ws.take<float>(static_cast<std::size_t>(n * n));
+  const matrix_view<float> dist(dbuf, {n, n});
+  VTR_TRY(try_pairwise_distances<Arch>(x, dist, 1.0f, params.distances));
+  // Upstream divides cdist by C ** 0.5 (a division, not a reciprocal multiply). A NaN/inf in x shows
+  // up as a non-finite distance in its row (checked here instead of a separate scan of x).
+  const float root_c = static_cast<float>(std::sqrt(static_cast<double>(c)));
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      float& v = dbuf[i * n + j];
+      if (!std::isfinite(v)) return detail::non_finite_row_error("x", x, i);
+      v /= root_c;
+    }
+  if (n == 1) VTR_TRY(detail::expect_finite("x", x));  // a single point has no off-diagonal distance
+  float* row_tmp = ws.take<float>(static_cast<std::size_t>(n));
+  const float* jit = jitter.extent(0) ? jitter.data_handle() : nullptr;
+  if (jit && jitter.stride(0) != 1) {  // a strided jitter is copied once
+    float* j = ws.take<float>(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) j[i] = jitter(i);
+    jit = j;
+  }
+  out.labels.resize(static_cast<std::size_t>(n));
+  out.centers.resize(static_cast<std::size_t>(m));
+  out.density.resize(static_cast<std::size_t>(n));
+  out.score.resize(static_cast<std::size_t>(n));
+  detail::dpc_density_score(dist, k, jit, row_tmp, out.density.data(), out.score.data());
+  // Centres: topk(γ, M) in rank order with the §0.4 tie rule (upstream torch.topk's tie order is
+  // implementation-defined, so only tie-free inputs are comparable).
+  const auto picked = try_topk(view_of(std::as_const(out.score)), m, order::by_rank, view_of(out.centers), ws);
+  if (!picked) return picked.error();  // unreachable for finite x: γ is finite
+  detail::dpc_labels(dist, out.centers.data(), m, out.labels.data());
+  return {};
+}
+template <class Arch = simd::default_arch>
+void dpc_knn(const matrix_view<const float>& x, const dpc_params& params, const vector_view<const float>& jitter,
+             dpc_result& out, workspace& ws) {
+  raise_if_error(try_dpc_knn<Arch>(x, params, jitter, out, ws));
+}
+
+namespace ref {
+/// Scalar reference of §2.8 steps 1-5 with the exact (direct) distances.
+inline dpc_result dpc_knn(const matrix_view<const float>& x, index_t clusters, index_t k, const std::vector<float>& jitter) {
+  const index_t n = x.extent(0);
+  k = std::min(k, n);
+  const index_t m = std::clamp<index_t>(clusters, 1, n);
+  std::vector<float> d(static_cast<std::size_t>(n * n)), tmp(static_cast<std::size_t>(n));
+  std::vector<index_t> order(static_cast<std::size_t>(n));
+  const matrix_view<float> dv(d.data(), {n, n});
+  pairwise_distances(x, dv, 1.0f);
+  const float root_c = static_cast<float>(std::sqrt(static_cast<double>(x.extent(1))));
+  for (auto& v : d) v /= root_c;
+  dpc_result r;
+  r.labels.resize(static_cast<std::size_t>(n));
+  r.density.resize(static_cast<std::size_t>(n));
+  r.score.resize(static_cast<std::size_t>(n));
+  detail::dpc_density_score(dv, k, jitter.empty() ? nullptr : jitter.data(), tmp.data(), r.density.data(), r.score.data());
+  for (index_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return r.score[a] > r.score[b]; });
+  r.centers.assign(order.begin(), order.begin() + m);
+  detail::dpc_labels(dv, r.centers.data(), m, r.labels.data());
+  return r;
+}
+}  // namespace ref
+
+// ---------------------------------------------------------------------------------------------------
+// §2.8 step 6: the cluster mean as a plan.
+
+namespace detail {
+inline status build_cluster_plan(const vector_view<const index_t>& labels, index_t m, const vector_view<const index_t>* centers,
+                                 float eps, plan& out) {
+  VTR_TRY(validate_view("labels", labels));
+  const index_t n = labels.extent(0);
+  if (m < 1) return fail("cluster count must be >= 1 (got ", m, ")");
+  if (!(eps >= 0.0f) || !std::isfinite(eps)) return fail("argument 'eps' must be finite and >= 0 (got ", eps, ")");
+  for (index_t i = 0; i < n; ++i)
+    if (labels(i) < 0 || labels(i) >= m)
+      return fail("argument 'labels' [", n, "] has label ", labels(i), " at position ", i, ", outside [0, ", m, ")");
+  if (centers) {
+    for (index_t c = 0; c < m; ++c)
+      if ((*centers)(c) < 0 || (*centers)(c) >= n)
+        return fail("argument 'centers' [", m, "] has index ", (*centers)(c), " outside the ", n, " labelled rows");
+  }
+  // Counting sort by label: members of each cluster in ascending row order.
+  std::vector<index_t> start(static_cast<std::size_t>(m + 1), 0);
+  for (index_t i = 0; i < n; ++i) ++start[labels(i) + 1];
+  for (index_t c = 0; c < m; ++c)
+    if (start[c + 1] == 0) return fail("cluster ", c, " of ", m, " has no member in 'labels' [", n, "]");
+  for (index_t c = 0; c < m; ++c) start[c + 1] += start[c];
+  out.reset(n);
+  out.sources.resize(static_cast<std::size_t>(n));
+  out.weights.assign(static_cast<std::size_t>(n), 1.0f);
+  std::vector<index_t> cursor(start.begin(), start.end() - 1);
+  for (index_t i = 0; i < n; ++i) out.sources[cursor[labels(i)]++] = i;
+  out.offsets.assign(start.begin(), start.end());
+  out.divisors.resize(static_cast<std::size_t>(m));
+  out.origin.resize(static_cast<std::size_t>(m));
+  for (index_t c = 0; c < m; ++c) {
+    out.divisors[c] = static_cast<float>(start[c + 1] - start[c]) + eps;
+    out.origin[c] = centers ? (*centers)(c) : plan::appended;
+  }
+  return {};
+}
+}  // namespace detail
+
+/// ALGORITHMS §2.8 step 6: output row m = Σ_{i: labels[i] = m} x_i / (count_m + eps), m = 0…M−1; the
+/// sources of row m (its provenance) are its members in ascending order. eps = 0 is PruneVid's exact mean,
+/// 1e-6 SparseVLM's. Every cluster must be non-empty. This form has no origins (plan::appended rows: a
+/// cluster mean stands for no single input row — SparseVLM appends them as recycled tokens).
+inline status try_make_cluster_plan(const vector_view<const index_t>& labels, index_t m, float eps, plan& out) {
+  return detail::build_cluster_plan(labels, m, nullptr, eps, out);
+}
+inline void make_cluster_plan(const vector_view<const index_t>& labels, index_t m, float eps, plan& out) {
+  raise_if_error(try_make_cluster_plan(labels, m, eps, out));
+}
+/// The same with origin[m] = centers[m] (the cluster's centre point), for callers that want each merged
+/// row to stand for its centre (e.g. a position or KV row); M = centers.size().
+inline status try_make_cluster_plan(const vector_view<const index_t>& labels, const vector_view<const index_t>& centers,
+                                    float eps, plan& out) {
+  VTR_TRY(validate_view("centers", centers));
+  return detail::build_cluster_plan(labels, centers.extent(0), &centers, eps, out);
+}
+inline void make_cluster_plan(const vector_view<const index_t>& labels, const vector_view<const index_t>& centers,
+                              float eps, plan& out) {
+  raise_if_error(try_make_cluster_plan(labels, centers, eps, out));
+}
+
+// ===================================================================================================
+// ALGORITHMS §2.10 — refine_clusters and segment lengths (PruneVid).
+
+namespace detail {
+/// Length of the run of equal values in v that contains position i.
+inline index_t run_length_left(const vector_view<index_t>& v, index_t end_inclusive) noexcept {
+  index_t s = end_inclusive;
+  while (s > 0 && v(s - 1) == v(end_inclusive)) --s;
+  return end_inclusive - s + 1;
+}
+inline index_t run_length_right(const vector_view<index_t>& v, index_t begin) noexcept {
+  index_t e = begin;
+  while (e + 1 < v.extent(0) && v(e + 1) == v(begin)) ++e;
+  return e - begin + 1;
+}
+}  // namespace detail
+
+/// ALGORITHMS §2.10. labels: per-frame labels (≥ 0); refined: same length, not overlapping labels.
+/// Step 1 keeps, per label, only its runs of maximal length (a label whose longest run is 1 loses all its
+/// frames); step 2 gives each gap the label of the neighbour with the longer current run (ties left, one
+/// side only → that side, none → 0). Allocation-free, O(F²).
+inline status try_refine_clusters(const vector_view<const index_t>& labels, const vector_view<index_t>& refined) {
+  VTR_TRY(validate_view("labels", labels));
+  VTR_TRY(expect_shape("refined", refined, {labels.extent(0)}));
+  VTR_TRY(expect_no_alias("refined", refined, "labels", labels));
+  const index_t f = labels.extent(0);
+  for (index_t i = 0; i < f; ++i)
+    if (labels(i) < 0) return fail("argument 'labels' [", f, "] has a negative label ", labels(i), " at frame ", i);
+  // Step 1: each run of `labels`, against the longest run of its label.
+  for (index_t s = 0; s < f;) {
+    index_t e = s;
+    while (e + 1 < f && labels(e + 1) == labels(s)) ++e;
+    const index_t len = e - s + 1;
+    index_t lmax = 0;
+    for (index_t t = 0; t < f;) {
+      index_t u = t;
+      while (u + 1 < f && labels(u + 1) == labels(t)) ++u;
+      if (labels(t) == labels(s)) lmax = std::max(lmax, u - t + 1);
+      t = u + 1;
+    }
+    const bool drop = lmax == 1 || len != lmax;
+    for (index_t t = s; t <= e; ++t) refined(t) = drop ? index_t(-1) : labels(t);
+    s = e + 1;
+  }
+  // Step 2: fill each run of −1 from its neighbours, left to right.
+  for (index_t s = 0; s < f;) {
+    if (refined(s) != -1) {
+      ++s;
+      continue;
+    }
+    index_t e = s;
+    while (e + 1 < f && refined(e + 1) == -1) ++e;
+    index_t value = 0;
+    const bool has_left = s > 0, has_right = e + 1 < f;
+    if (has_left && has_right)
+      value = detail::run_length_left(refined, s - 1) >= detail::run_length_right(refined, e + 1) ? refined(s - 1)
+                                                                                                    : refined(e + 1);
+    else if (has_left)
+      value = refined(s - 1);
+    else if (has_right)
+      value = refined(e + 1);
+    for (index_t t = s; t <= e; ++t) refined(t) = value;
+    s = e + 1;
+  }
+  return {};
+}
+inline void refine_clusters(const vector_view<const index_t>& labels, const vector_view<index_t>& refined) {
+  raise_if_error(try_refine_clusters(labels, refined));
+}
+
+/// ALGORITHMS §2.10 step 3: lengths of the maximal runs of equal labels, in time order.
+inline std::vector<index_t> segment_lengths(const vector_view<const index_t>& refined) {
+  std::vector<index_t> out;
+  const index_t f = refined.extent(0);
+  for (index_t s = 0; s < f;) {
+    index_t e = s;
+    while (e + 1 < f && refined(e + 1) == refined(s)) ++e;
+    out.push_back(e - s + 1);
+    s = e + 1;
+  }
+  return out;
+}
+
+}  // namespace ops
+VTR_NAMESPACE_END

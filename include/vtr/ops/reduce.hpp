@@ -1,0 +1,358 @@
+// vtr — attention reductions (ALGORITHMS §2.2 head reductions, §2.3 query-row reductions).
+//
+// Input is a post-softmax attention block A[h][r][c] (heads, query rows, key columns). The scores the
+// methods rank are  out[c] = row_reduce_{r ∈ rows}( head_reduce_h A[h][r][c] ), head reduction FIRST
+// (§2.2: it matters for max-heads/sum-rows, Fit&Prune).
+//
+// These kernels are memory-bound: every input value is read exactly once, streaming whole attention
+// rows (8 at a time) into an accumulator tile of the output that stays in L1. When the head and row
+// operators are of one kind (sum-like or max) every (h, r) row is folded straight into `out`; mixed
+// kinds fold the heads of one query row into a small scratch tile first. Means are applied as one
+// scale at the end (a positive scale commutes with max, so mean-heads/max-rows also takes that path).
+#pragma once
+
+#include "../config.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor_view.hpp"
+#include "../core/workspace.hpp"
+#include "../simd/simd.hpp"
+#include "topk.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+VTR_NAMESPACE_BEGIN
+namespace ops {
+
+/// Reduction over heads (§2.2).
+enum class head_reduce { mean, max, sum };
+/// Reduction over query rows (§2.3).
+enum class row_reduce { mean, sum, max };
+
+namespace detail {
+
+struct add_op {
+  template <class B>
+  static B apply(const B& a, const B& b) noexcept {
+    return a + b;
+  }
+  static float apply(float a, float b) noexcept { return a + b; }
+};
+struct max_op {
+  template <class B>
+  static B apply(const B& a, const B& b) noexcept {
+    return simd::max(a, b);
+  }
+  static float apply(float a, float b) noexcept { return a < b ? b : a; }
+};
+
+/// Output tile width (floats): the accumulator and scratch tiles stay in L1 while rows stream through.
+inline constexpr index_t reduce_tile = 2048;
+
+/// Pairwise Op over the M rows' values at column c (a tree keeps the dependency chains short).
+template <class Arch, class Op, int M>
+simd::batch<float, Arch> fold_tree(const float* const* p, index_t c) noexcept {
+  if constexpr (M == 1) {
+    return simd::load<float, Arch>(p[0] + c);
+  } else {
+    constexpr int H = M / 2;
+    return Op::apply(fold_tree<Arch, Op, H>(p, c), fold_tree<Arch, Op, M - H>(p + H, c));
+  }
+}
+
+/// dst[0, n) = Op(dst (unless Init), p[0][·], …, p[M−1][·]) — M ∈ 1…8 rows folded in one pass, so the
+/// accumulator is read and written once per M input rows.
+template <class Arch, class Op, int M, bool Init>
+void fold_rows(float* dst, const float* const* p, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  auto combine = [&](index_t c) {
+    B v = fold_tree<Arch, Op, M>(p, c);
+    if constexpr (!Init) v = Op::apply(simd::load<float, Arch>(dst + c), v);
+    simd::store<float, Arch>(dst + c, v);
+  };
+  index_t c = 0;
+  for (; c + 2 * L <= n; c += 2 * L) {
+    combine(c);
+    combine(c + L);
+  }
+  for (; c + L <= n; c += L) combine(c);
+  for (; c < n; ++c) {
+    float v = p[0][c];
+    for (int j = 1; j < M; ++j) v = Op::apply(v, p[j][c]);
+    dst[c] = Init ? v : Op::apply(dst[c], v);
+  }
+}
+
+template <class Arch, class Op, int M>
+void fold_rows_rt(float* dst, const float* const* p, index_t n, bool init) noexcept {
+  if (init) fold_rows<Arch, Op, M, true>(dst, p, n);
+  else fold_rows<Arch, Op, M, false>(dst, p, n);
+}
+
+/// Folds `count` rows, produced by row_ptr(i) (pointer to the tile start), into dst[0, n) with Op,
+/// eight at a time. Init: the first group overwrites dst instead of reading it.
+template <class Arch, class Op, class RowPtr>
+void fold_many(float* dst, index_t n, index_t count, bool init, RowPtr&& row_ptr) noexcept {
+  constexpr int G = 8;
+  const float* p[G];
+  index_t i = 0;
+  for (; i + G <= count; i += G) {
+    for (int j = 0; j < G; ++j) p[j] = row_ptr(i + j);
+    fold_rows_rt<Arch, Op, G>(dst, p, n, init);
+    init = false;
+  }
+  const index_t rest = count - i;
+  for (index_t j = 0; j < rest; ++j) p[j] = row_ptr(i + j);
+  switch (rest) {
+    case 1: fold_rows_rt<Arch, Op, 1>(dst, p, n, init); break;
+    case 2: fold_rows_rt<Arch, Op, 2>(dst, p, n, init); break;
+    case 3: fold_rows_rt<Arch, Op, 3>(dst, p, n, init); break;
+    case 4: fold_rows_rt<Arch, Op, 4>(dst, p, n, init); break;
+    case 5: fold_rows_rt<Arch, Op, 5>(dst, p, n, init); break;
+    case 6: fold_rows_rt<Arch, Op, 6>(dst, p, n, init); break;
+    case 7: fold_rows_rt<Arch, Op, 7>(dst, p, n, init); break;
+    default: break;
+  }
+}
+
+template <class Arch>
+void scale_in_place(float* x, index_t n, float f) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const B fb(f);
+  index_t c = 0;
+  for (; c + L <= n; c += L) simd::store<float, Arch>(x + c, simd::load<float, Arch>(x + c) * fb);
+  for (; c < n; ++c) x[c] *= f;
+}
+
+inline bool is_max(head_reduce h) noexcept { return h == head_reduce::max; }
+inline bool is_max(row_reduce r) noexcept { return r == row_reduce::max; }
+
+inline status check_rows(const char* name, const vector_view<const index_t>& rows, index_t limit, const char* of) {
+  VTR_TRY(validate_view(name, rows));
+  for (index_t i = 0; i < rows.extent(0); ++i)
+    if (rows(i) < 0 || rows(i) >= limit)
+      return fail("argument '", name, "'[", i, "] = ", rows(i), " is out of range [0, ", limit, ") for the rows of '", of, "'");
+  return {};
+}
+
+}  // namespace detail
+
+/// Bytes of workspace try_reduce_attention takes (at most; 0 for same-kind head/row reductions).
+inline std::size_t reduce_attention_workspace_bytes(index_t cols) noexcept {
+  return sizeof(float) * static_cast<std::size_t>(std::min(std::max<index_t>(cols, 1), detail::reduce_tile)) + workspace::alignment;
+}
+
+/// out[c] = row-reduce over `rows` (all rows when `rows` is empty) of head-reduce over heads of
+/// attn[h][r][c] (§2.2, §2.3; heads first). attn: [H][R][C] with a contiguous last dimension; out: [C].
+/// Errors: H = 0; no rows for mean/max (an empty sum is 0); a row index outside [0, R); shape mismatch;
+/// out overlapping attn.
+template <class Arch = simd::default_arch>
+status try_reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                            workspace& ws, vector_view<const index_t> rows = {}) {
+  VTR_TRY(validate_view("attn", attn));
+  const index_t H = attn.extent(0), R = attn.extent(1), C = attn.extent(2);
+  VTR_TRY(expect_shape("out", out, {C}));
+  if (H == 0) return fail("argument 'attn' has shape ", shape_of(attn), ": no heads to reduce");
+  VTR_TRY(detail::check_rows("rows", rows, R, "attn"));
+  VTR_TRY(expect_no_alias("out", out, "attn", attn));
+  VTR_TRY(expect_no_alias("out", out, "rows", rows));
+  const bool all_rows = rows.extent(0) == 0;
+  const index_t nr = all_rows ? R : rows.extent(0);
+  if (nr == 0) {
+    if (r != row_reduce::sum)
+      return fail("argument 'attn' has shape ", shape_of(attn), " and no query rows are selected: a ",
+                  r == row_reduce::mean ? "mean" : "max", " over zero rows is undefined");
+    std::fill(out.data_handle(), out.data_handle() + C, 0.0f);
+    return {};
+  }
+  if (C == 0) return {};
+
+  const float* base = attn.data_handle();
+  const index_t sh = attn.stride(0), sr = attn.stride(1);
+  auto row_id = [&](index_t i) { return all_rows ? i : rows(i); };
+  float* o = out.data_handle();
+  // Means become one final scale; computed in double so (1/H)·(1/|R|) is rounded once.
+  const double scale = (h == head_reduce::mean ? 1.0 / double(H) : 1.0) * (r == row_reduce::mean ? 1.0 / double(nr) : 1.0);
+
+  const bool same_kind = detail::is_max(h) == detail::is_max(r);
+  workspace::scope sc(ws);
+  float* tmp = same_kind ? nullptr : ws.take<float>(static_cast<std::size_t>(std::min(C, detail::reduce_tile)));
+
+  for (index_t c0 = 0; c0 < C; c0 += detail::reduce_tile) {
+    const index_t w = std::min(detail::reduce_tile, C - c0);
+    float* dst = o + c0;
+    if (same_kind) {
+      // Every (row, head) pair folds straight into out: one pass, no scratch.
+      auto ptr = [&](index_t i) { return base + (i % H) * sh + row_id(i / H) * sr + c0; };
+      if (detail::is_max(h)) detail::fold_many<Arch, detail::max_op>(dst, w, nr * H, true, ptr);
+      else detail::fold_many<Arch, detail::add_op>(dst, w, nr * H, true, ptr);
+    } else {
+      for (index_t i = 0; i < nr; ++i) {
+        const float* row0 = base + row_id(i) * sr + c0;
+        auto ptr = [&](index_t hh) { return row0 + hh * sh; };
+        // The first query row's head reduction goes straight into out; later ones via tmp.
+        float* into = i == 0 ? dst : tmp;
+        if (detail::is_max(h)) detail::fold_many<Arch, detail::max_op>(into, w, H, true, ptr);
+        else detail::fold_many<Arch, detail::add_op>(into, w, H, true, ptr);
+        if (i == 0) continue;
+        const float* one[1] = {tmp};
+        if (detail::is_max(r)) detail::fold_rows<Arch, detail::max_op, 1, false>(dst, one, w);
+        else detail::fold_rows<Arch, detail::add_op, 1, false>(dst, one, w);
+      }
+    }
+    if (scale != 1.0) detail::scale_in_place<Arch>(dst, w, static_cast<float>(scale));
+  }
+  return {};
+}
+
+template <class Arch = simd::default_arch>
+void reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row_reduce r, vector_view<float> out, workspace& ws,
+                      vector_view<const index_t> rows = {}) {
+  raise_if_error(try_reduce_attention<Arch>(attn, h, r, out, ws, rows));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Column reductions of one block (§2.3 colmean_block, e.g. Fit&Prune's self term)
+
+/// out[c] = Σ_r block[r][c]. block: [rows][cols]; out: [cols]. Zero rows give zeros.
+template <class Arch = simd::default_arch>
+status try_column_sum(matrix_view<const float> block, vector_view<float> out) {
+  VTR_TRY(validate_view("block", block));
+  const index_t R = block.extent(0), C = block.extent(1);
+  VTR_TRY(expect_shape("out", out, {C}));
+  VTR_TRY(expect_no_alias("out", out, "block", block));
+  float* o = out.data_handle();
+  if (R == 0) {
+    std::fill(o, o + C, 0.0f);
+    return {};
+  }
+  for (index_t c0 = 0; c0 < C; c0 += detail::reduce_tile) {
+    const index_t w = std::min(detail::reduce_tile, C - c0);
+    detail::fold_many<Arch, detail::add_op>(o + c0, w, R, true, [&](index_t i) { return block.row(i) + c0; });
+  }
+  return {};
+}
+template <class Arch = simd::default_arch>
+void column_sum(matrix_view<const float> block, vector_view<float> out) {
+  raise_if_error(try_column_sum<Arch>(block, out));
+}
+
+/// out[c] = (Σ_r block[r][c]) / rows (§2.3 colmean_block). Errors: zero rows.
+template <class Arch = simd::default_arch>
+status try_column_mean(matrix_view<const float> block, vector_view<float> out) {
+  VTR_TRY(validate_view("block", block));
+  if (block.extent(0) == 0) return fail("argument 'block' has shape ", shape_of(block), ": a column mean over zero rows is undefined");
+  VTR_TRY(try_column_sum<Arch>(block, out));
+  detail::scale_in_place<Arch>(out.data_handle(), out.extent(0), static_cast<float>(1.0 / double(block.extent(0))));
+  return {};
+}
+template <class Arch = simd::default_arch>
+void column_mean(matrix_view<const float> block, vector_view<float> out) {
+  raise_if_error(try_column_mean<Arch>(block, out));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// top_heads (§2.2 top_h, SparseVLM+)
+
+/// The min(max(h, 0), H) heads with the largest total Σ_{r ∈ rows, c} attn[head][r][c] (rows empty = all
+/// rows), ranked by §0.4 (ties → lower head), written to out in rank order. Returns the count.
+template <class Arch = simd::default_arch>
+result<index_t> try_top_heads(tensor_view<const float, 3> attn, vector_view<const index_t> rows, index_t h,
+                              vector_view<index_t> out, workspace& ws) {
+  VTR_TRY(validate_view("attn", attn));
+  const index_t H = attn.extent(0), R = attn.extent(1), C = attn.extent(2);
+  VTR_TRY(detail::check_rows("rows", rows, R, "attn"));
+  const index_t count = std::clamp<index_t>(h, 0, H);
+  VTR_TRY(detail::check_out("out", out, count));
+  VTR_TRY(expect_no_alias("out", out, "attn", attn));
+  VTR_TRY(expect_no_alias("out", out, "rows", rows));
+  const bool all_rows = rows.extent(0) == 0;
+  const index_t nr = all_rows ? R : rows.extent(0);
+
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  workspace::scope sc(ws);
+  std::uint64_t* keys = ws.take<std::uint64_t>(static_cast<std::size_t>(std::max<index_t>(H, 1)));
+  for (index_t hh = 0; hh < H; ++hh) {
+    B acc(0.0f);
+    float tail = 0.0f;
+    for (index_t i = 0; i < nr; ++i) {
+      const float* p = attn.data_handle() + hh * attn.stride(0) + (all_rows ? i : rows(i)) * attn.stride(1);
+      index_t c = 0;
+      for (; c + L <= C; c += L) acc = acc + simd::load<float, Arch>(p + c);
+      for (; c < C; ++c) tail += p[c];
+    }
+    const float total = simd::reduce_add(acc) + tail;
+    if (total != total) return fail("argument 'attn' (shape ", shape_of(attn), ") gives a NaN total for head ", hh);
+    keys[hh] = detail::desc_key(total, hh);
+  }
+  detail::select_keys(keys, H, count, order::by_rank, out.data_handle(), 0, ws);
+  return count;
+}
+template <class Arch = simd::default_arch>
+index_t top_heads(tensor_view<const float, 3> attn, vector_view<const index_t> rows, index_t h, vector_view<index_t> out,
+                  workspace& ws) {
+  return try_top_heads<Arch>(attn, rows, h, out, ws).value();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Scalar references (tests): the definitions of §2.2/§2.3 written out literally, in double.
+
+namespace ref {
+
+inline std::vector<float> reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row_reduce r,
+                                           const std::vector<index_t>& rows_in = {}) {
+  const index_t H = attn.extent(0), R = attn.extent(1), C = attn.extent(2);
+  std::vector<index_t> rows = rows_in;
+  if (rows.empty())
+    for (index_t i = 0; i < R; ++i) rows.push_back(i);
+  std::vector<float> out(static_cast<std::size_t>(C));
+  for (index_t c = 0; c < C; ++c) {
+    double acc = r == row_reduce::max ? -std::numeric_limits<double>::infinity() : 0.0;
+    for (index_t row : rows) {
+      double hv = h == head_reduce::max ? -std::numeric_limits<double>::infinity() : 0.0;
+      for (index_t hh = 0; hh < H; ++hh) {
+        const double a = attn(hh, row, c);
+        hv = h == head_reduce::max ? std::max(hv, a) : hv + a;
+      }
+      if (h == head_reduce::mean) hv /= double(H);
+      acc = r == row_reduce::max ? std::max(acc, hv) : acc + hv;
+    }
+    if (r == row_reduce::mean) acc /= double(rows.size());
+    out[std::size_t(c)] = static_cast<float>(acc);
+  }
+  return out;
+}
+
+inline std::vector<float> column_mean(matrix_view<const float> block, bool mean = true) {
+  std::vector<float> out(static_cast<std::size_t>(block.extent(1)));
+  for (index_t c = 0; c < block.extent(1); ++c) {
+    double s = 0;
+    for (index_t r = 0; r < block.extent(0); ++r) s += block(r, c);
+    out[std::size_t(c)] = static_cast<float>(mean ? s / double(block.extent(0)) : s);
+  }
+  return out;
+}
+
+inline std::vector<index_t> top_heads(tensor_view<const float, 3> attn, const std::vector<index_t>& rows_in, index_t h) {
+  const index_t H = attn.extent(0);
+  std::vector<float> tot(static_cast<std::size_t>(H));
+  for (index_t hh = 0; hh < H; ++hh) {
+    double s = 0;
+    for (index_t r = 0; r < attn.extent(1); ++r) {
+      if (!rows_in.empty() && std::find(rows_in.begin(), rows_in.end(), r) == rows_in.end()) continue;
+      for (index_t c = 0; c < attn.extent(2); ++c) s += attn(hh, r, c);
+    }
+    tot[std::size_t(hh)] = static_cast<float>(s);
+  }
+  return ops::ref::topk(tot, h, order::by_rank);
+}
+
+}  // namespace ref
+
+}  // namespace ops
+VTR_NAMESPACE_END

@@ -1,0 +1,395 @@
+// vtr — similarity, normalisation and distance kernels (ALGORITHMS §0.7, §5.2, §5.4).
+//
+// Vector kernels (dot, squared_norm, cosine) are SIMD over a contiguous row; the matrix forms (gram,
+// cross_dot, cosine_matrix, pairwise_distances) are compute-bound and go through Eigen's GEMM / SYRK
+// (ALGORITHMS §5.4: "use GEMM or a symmetric rank-k update, not per-pair loops").
+#pragma once
+
+// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (GEMM/SYRK packing); the
+// suppression must wrap the first inclusion of Eigen in a translation unit (see ops/attention.hpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "../config.hpp"
+#include "../core/eigen.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor_view.hpp"
+#include "../core/workspace.hpp"
+#include "../simd/simd.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+
+VTR_NAMESPACE_BEGIN
+namespace ops {
+
+/// ALGORITHMS §0.7: the cosine clamp is on the product of squared norms, eps² = (1e-8)² (torch 1.13).
+inline constexpr float cosine_eps_squared = 1e-16f;
+/// ALGORITHMS §0.7: F.normalize's default eps.
+inline constexpr float normalize_eps = 1e-12f;
+
+// ---------------------------------------------------------------------------------------------------
+// Scalar references (the tests compare every SIMD kernel against these).
+namespace ref {
+
+inline float dot(const float* a, const float* b, index_t n) noexcept {
+  float s = 0.0f;
+  for (index_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+inline float squared_norm(const float* a, index_t n) noexcept { return dot(a, a, n); }
+
+/// x·y / sqrt(max(‖x‖²‖y‖², 1e-16)); a zero vector gives 0 (ALGORITHMS §0.7).
+inline float cosine(const float* a, const float* b, index_t n) noexcept {
+  const float w12 = dot(a, b, n), w1 = squared_norm(a, n), w2 = squared_norm(b, n);
+  return w12 / std::sqrt(std::max(w1 * w2, cosine_eps_squared));
+}
+
+inline void l2_normalize_rows(const matrix_view<const float>& x, float eps, const matrix_view<float>& out) {
+  for (index_t i = 0; i < x.extent(0); ++i) {
+    const float d = std::max(std::sqrt(squared_norm(x.row(i), x.extent(1))), eps);
+    for (index_t c = 0; c < x.extent(1); ++c) out(i, c) = x(i, c) / d;
+  }
+}
+
+inline void cross_dot(const matrix_view<const float>& a, const matrix_view<const float>& b,
+                      const matrix_view<float>& out) {
+  for (index_t i = 0; i < a.extent(0); ++i)
+    for (index_t j = 0; j < b.extent(0); ++j) out(i, j) = dot(a.row(i), b.row(j), a.extent(1));
+}
+
+inline void gram(const matrix_view<const float>& x, const matrix_view<float>& out) { cross_dot(x, x, out); }
+
+inline void cosine_matrix(const matrix_view<const float>& a, const matrix_view<const float>& b,
+                          const matrix_view<float>& out) {
+  for (index_t i = 0; i < a.extent(0); ++i)
+    for (index_t j = 0; j < b.extent(0); ++j) out(i, j) = cosine(a.row(i), b.row(j), a.extent(1));
+}
+
+/// ‖xi − xj‖·scale by the direct sum of squared differences (the exact form; D[i][i] = 0).
+inline void pairwise_distances(const matrix_view<const float>& x, const matrix_view<float>& out, float scale) {
+  const index_t n = x.extent(0), c = x.extent(1);
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      float s = 0.0f;
+      for (index_t k = 0; k < c; ++k) {
+        const float d = x(i, k) - x(j, k);
+        s += d * d;
+      }
+      out(i, j) = i == j ? 0.0f : std::sqrt(s) * scale;
+    }
+}
+
+}  // namespace ref
+
+// ---------------------------------------------------------------------------------------------------
+// SIMD vector kernels on contiguous rows.
+
+/// Σ a[i]·b[i] over n contiguous floats.
+template <class Arch = simd::default_arch>
+float dot(const float* a, const float* b, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  // Four independent accumulators hide the FMA latency.
+  B s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+  index_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    s0 = simd::fma(simd::load<float, Arch>(a + i), simd::load<float, Arch>(b + i), s0);
+    s1 = simd::fma(simd::load<float, Arch>(a + i + L), simd::load<float, Arch>(b + i + L), s1);
+    s2 = simd::fma(simd::load<float, Arch>(a + i + 2 * L), simd::load<float, Arch>(b + i + 2 * L), s2);
+    s3 = simd::fma(simd::load<float, Arch>(a + i + 3 * L), simd::load<float, Arch>(b + i + 3 * L), s3);
+  }
+  for (; i + L <= n; i += L) s0 = simd::fma(simd::load<float, Arch>(a + i), simd::load<float, Arch>(b + i), s0);
+  float s = simd::reduce_add<float, Arch>((s0 + s1) + (s2 + s3));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+/// ‖a‖² over n contiguous floats.
+template <class Arch = simd::default_arch>
+float squared_norm(const float* a, index_t n) noexcept {
+  return dot<Arch>(a, a, n);
+}
+
+/// ALGORITHMS §0.7 cosine: x·y / sqrt(max(‖x‖²‖y‖², 1e-16)); a zero vector has cosine 0.
+template <class Arch = simd::default_arch>
+float cosine(const float* a, const float* b, index_t n) noexcept {
+  const float w12 = dot<Arch>(a, b, n), w1 = squared_norm<Arch>(a, n), w2 = squared_norm<Arch>(b, n);
+  return w12 / std::sqrt(std::max(w1 * w2, cosine_eps_squared));
+}
+
+namespace detail {
+/// out[0..n) = in[0..n) / d (division, as F.normalize does, not a reciprocal multiply).
+template <class Arch>
+void divide_row(const float* in, float d, float* out, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const B vd(d);
+  index_t i = 0;
+  for (; i + L <= n; i += L) simd::store<float, Arch>(out + i, simd::load<float, Arch>(in + i) / vd);
+  for (; i < n; ++i) out[i] = in[i] / d;
+}
+
+/// Accepts an output that is either exactly the input (in place) or disjoint from it.
+template <class T, class U>
+status expect_same_or_disjoint(const char* out_name, const matrix_view<T>& out, const char* in_name,
+                               const matrix_view<U>& in) {
+  if (static_cast<const void*>(out.data_handle()) == static_cast<const void*>(in.data_handle()) &&
+      out.extents() == in.extents() && out.strides() == in.strides())
+    return {};
+  return expect_no_alias(out_name, out, in_name, in);
+}
+
+template <class T>
+status expect_finite(const char* name, const matrix_view<const T>& x) {
+  for (index_t i = 0; i < x.extent(0); ++i) {
+    const T* r = x.row(i);
+    for (index_t c = 0; c < x.extent(1); ++c)
+      if (!std::isfinite(r[c]))
+        return fail("argument '", name, "' ", shape_of(x), " has a non-finite value at [", i, ", ", c, "]");
+  }
+  return {};
+}
+
+/// The error for a row whose squared norm came out non-finite: a NaN/inf element (named by position),
+/// or finite values so large that the squared norm overflows float. The kernels detect this from norms
+/// or distances they compute anyway, so the full element scan runs only on the error path.
+inline status non_finite_row_error(const char* name, const matrix_view<const float>& x, index_t row) {
+  VTR_TRY(expect_finite(name, x));
+  return fail("argument '", name, "' ", shape_of(x), ": the squared norm of row ", row, " overflows float");
+}
+
+/// dst[0..n) = src[0..n) and returns Σ src² (one pass: a gather that also yields the norm).
+template <class Arch>
+float copy_squared_norm(const float* src, float* dst, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  B s0(0.0f), s1(0.0f);
+  index_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const B a = simd::load<float, Arch>(src + i), b = simd::load<float, Arch>(src + i + L);
+    simd::store<float, Arch>(dst + i, a);
+    simd::store<float, Arch>(dst + i + L, b);
+    s0 = simd::fma(a, a, s0);
+    s1 = simd::fma(b, b, s1);
+  }
+  for (; i + L <= n; i += L) {
+    const B a = simd::load<float, Arch>(src + i);
+    simd::store<float, Arch>(dst + i, a);
+    s0 = simd::fma(a, a, s0);
+  }
+  float s = simd::reduce_add<float, Arch>(s0 + s1);
+  for (; i < n; ++i) {
+    dst[i] = src[i];
+    s += src[i] * src[i];
+  }
+  return s;
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------------
+// Row normalisation.
+
+/// out[i] = x[i] / max(‖x[i]‖, eps) (F.normalize, ALGORITHMS §0.7). out may be x itself (same view) or a
+/// disjoint buffer of the same shape.
+template <class Arch = simd::default_arch>
+status try_l2_normalize_rows(const matrix_view<const float>& x, float eps, const matrix_view<float>& out) {
+  VTR_TRY(validate_view("x", x));
+  VTR_TRY(expect_shape("out", out, {x.extent(0), x.extent(1)}));
+  VTR_TRY(detail::expect_same_or_disjoint("out", out, "x", x));
+  if (!(eps >= 0.0f) || !std::isfinite(eps)) return fail("argument 'eps' must be finite and >= 0 (got ", eps, ")");
+  const index_t c = x.extent(1);
+  for (index_t i = 0; i < x.extent(0); ++i) {
+    const float d = std::max(std::sqrt(squared_norm<Arch>(x.row(i), c)), eps);
+    detail::divide_row<Arch>(x.row(i), d, out.row(i), c);
+  }
+  return {};
+}
+template <class Arch = simd::default_arch>
+void l2_normalize_rows(const matrix_view<const float>& x, float eps, const matrix_view<float>& out) {
+  raise_if_error(try_l2_normalize_rows<Arch>(x, eps, out));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Matrix forms (Eigen GEMM / SYRK). Eigen may take its own packing buffers for large products; vtr's
+// own scratch comes from the workspace.
+
+/// out[i][j] = a[i]·b[j] (A·Bᵀ, a GEMM). a: [M, C], b: [N, C], out: [M, N].
+template <class Arch = simd::default_arch>
+status try_cross_dot(const matrix_view<const float>& a, const matrix_view<const float>& b,
+                     const matrix_view<float>& out) {
+  VTR_TRY(validate_view("a", a));
+  VTR_TRY(expect_shape("b", b, {-1, a.extent(1)}));
+  VTR_TRY(expect_shape("out", out, {a.extent(0), b.extent(0)}));
+  VTR_TRY(expect_no_alias("out", out, "a", a));
+  VTR_TRY(expect_no_alias("out", out, "b", b));
+  if (out.empty()) return {};
+  auto o = as_eigen(out);
+  if (a.extent(1) == 0) {
+    o.setZero();
+    return {};
+  }
+  o.noalias() = as_eigen(a) * as_eigen(b).transpose();
+  return {};
+}
+template <class Arch = simd::default_arch>
+void cross_dot(const matrix_view<const float>& a, const matrix_view<const float>& b, const matrix_view<float>& out) {
+  raise_if_error(try_cross_dot<Arch>(a, b, out));
+}
+
+namespace detail {
+/// Lower triangle of X·Xᵀ by Eigen's symmetric rank-k update (half the MACs of a GEMM), then mirrored.
+inline void gram_unchecked(const matrix_view<const float>& x, const matrix_view<float>& out) {
+  auto o = as_eigen(out);
+  o.setZero();
+  if (x.extent(1) == 0 || x.extent(0) == 0) return;
+  o.template selfadjointView<Eigen::Lower>().rankUpdate(as_eigen(x));
+  const index_t n = x.extent(0);
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = i + 1; j < n; ++j) out(i, j) = out(j, i);
+}
+}  // namespace detail
+
+/// out = X·Xᵀ (symmetric, both triangles written). x: [N, C], out: [N, N].
+template <class Arch = simd::default_arch>
+status try_gram(const matrix_view<const float>& x, const matrix_view<float>& out) {
+  VTR_TRY(validate_view("x", x));
+  VTR_TRY(expect_shape("out", out, {x.extent(0), x.extent(0)}));
+  VTR_TRY(expect_no_alias("out", out, "x", x));
+  detail::gram_unchecked(x, out);
+  return {};
+}
+template <class Arch = simd::default_arch>
+void gram(const matrix_view<const float>& x, const matrix_view<float>& out) {
+  raise_if_error(try_gram<Arch>(x, out));
+}
+
+namespace detail {
+/// Turns dot products into §0.7 cosines given the rows' squared norms.
+inline void dots_to_cosines(const float* na2, const float* nb2, const matrix_view<float>& out) noexcept {
+  for (index_t i = 0; i < out.extent(0); ++i) {
+    float* r = out.row(i);
+    for (index_t j = 0; j < out.extent(1); ++j) r[j] = r[j] / std::sqrt(std::max(na2[i] * nb2[j], cosine_eps_squared));
+  }
+}
+}  // namespace detail
+
+/// out[i][j] = cos(a[i], b[j]) with the §0.7 clamp (zero rows give 0). One GEMM plus the norms once.
+template <class Arch = simd::default_arch>
+status try_cosine_matrix(const matrix_view<const float>& a, const matrix_view<const float>& b,
+                         const matrix_view<float>& out, workspace& ws) {
+  VTR_TRY(try_cross_dot<Arch>(a, b, out));
+  workspace::scope sc(ws);
+  const index_t m = a.extent(0), n = b.extent(0), c = a.extent(1);
+  float* na2 = ws.take<float>(static_cast<std::size_t>(m));
+  float* nb2 = ws.take<float>(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < m; ++i) na2[i] = squared_norm<Arch>(a.row(i), c);
+  for (index_t j = 0; j < n; ++j) nb2[j] = squared_norm<Arch>(b.row(j), c);
+  detail::dots_to_cosines(na2, nb2, out);
+  return {};
+}
+template <class Arch = simd::default_arch>
+void cosine_matrix(const matrix_view<const float>& a, const matrix_view<const float>& b, const matrix_view<float>& out,
+                   workspace& ws) {
+  raise_if_error(try_cosine_matrix<Arch>(a, b, out, ws));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pairwise Euclidean distances (DPC-kNN, ALGORITHMS §2.8 step 1).
+
+/// How pairwise_distances evaluates ‖xi − xj‖.
+enum class distance_form {
+  /// torch.cdist's own choice: direct for N ≤ 25, Gram (matrix-multiply) form above (ALGORITHMS §0.6).
+  automatic,
+  /// √max(‖xi‖² + ‖xj‖² − 2·xi·xj, 0) from one SYRK: N²·C/2 MAC, ~1e-6 relative error (cancellation).
+  gram,
+  /// √Σ(xi − xj)², SIMD per pair: N²·C/2 MAC without GEMM blocking, exact to rounding.
+  direct,
+};
+
+/// torch.cdist switches to its matrix-multiply path when either side has more than 25 rows.
+inline constexpr index_t cdist_direct_max_rows = 25;
+
+namespace detail {
+template <class Arch>
+float squared_distance(const float* a, const float* b, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  B s0(0.0f), s1(0.0f);
+  index_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const B d0 = simd::load<float, Arch>(a + i) - simd::load<float, Arch>(b + i);
+    const B d1 = simd::load<float, Arch>(a + i + L) - simd::load<float, Arch>(b + i + L);
+    s0 = simd::fma(d0, d0, s0);
+    s1 = simd::fma(d1, d1, s1);
+  }
+  for (; i + L <= n; i += L) {
+    const B d0 = simd::load<float, Arch>(a + i) - simd::load<float, Arch>(b + i);
+    s0 = simd::fma(d0, d0, s0);
+  }
+  float s = simd::reduce_add<float, Arch>(s0 + s1);
+  for (; i < n; ++i) {
+    const float d = a[i] - b[i];
+    s += d * d;
+  }
+  return s;
+}
+}  // namespace detail
+
+/// out[i][j] = ‖x[i] − x[j]‖·scale; symmetric with an exactly-zero diagonal. x: [N, C], out: [N, N].
+/// The Gram form clamps the squared distance at 0 before the square root.
+template <class Arch = simd::default_arch>
+status try_pairwise_distances(const matrix_view<const float>& x, const matrix_view<float>& out, float scale,
+                              distance_form form = distance_form::automatic) {
+  VTR_TRY(validate_view("x", x));
+  VTR_TRY(expect_shape("out", out, {x.extent(0), x.extent(0)}));
+  VTR_TRY(expect_no_alias("out", out, "x", x));
+  if (!std::isfinite(scale)) return fail("argument 'scale' must be finite (got ", scale, ")");
+  const index_t n = x.extent(0), c = x.extent(1);
+  if (form == distance_form::automatic) form = n > cdist_direct_max_rows ? distance_form::gram : distance_form::direct;
+  if (form == distance_form::direct) {
+    for (index_t i = 0; i < n; ++i) {
+      out(i, i) = 0.0f;
+      for (index_t j = 0; j < i; ++j) {
+        const float d = std::sqrt(detail::squared_distance<Arch>(x.row(i), x.row(j), c)) * scale;
+        out(i, j) = d;
+        out(j, i) = d;
+      }
+    }
+    return {};
+  }
+  // Gram form: SYRK into the lower triangle; the diagonal holds ‖xi‖².
+  auto o = as_eigen(out);
+  o.setZero();
+  if (n == 0 || c == 0) return {};
+  o.template selfadjointView<Eigen::Lower>().rankUpdate(as_eigen(x));
+  for (index_t i = 0; i < n; ++i) {
+    const float ni = out(i, i);
+    for (index_t j = 0; j < i; ++j) {
+      const float d2 = std::max(ni + out(j, j) - 2.0f * out(i, j), 0.0f);
+      out(i, j) = std::sqrt(d2) * scale;
+    }
+  }
+  for (index_t i = 0; i < n; ++i) {
+    out(i, i) = 0.0f;
+    for (index_t j = i + 1; j < n; ++j) out(i, j) = out(j, i);
+  }
+  return {};
+}
+template <class Arch = simd::default_arch>
+void pairwise_distances(const matrix_view<const float>& x, const matrix_view<float>& out, float scale,
+                        distance_form form = distance_form::automatic) {
+  raise_if_error(try_pairwise_distances<Arch>(x, out, scale, form));
+}
+
+}  // namespace ops
+VTR_NAMESPACE_END

@@ -1,0 +1,759 @@
+// vtr — the top-k family (ALGORITHMS §0.4, §2.4, §2.11): deterministic selection of token indices.
+//
+// Every selection here uses one total order: score descending, then index ascending (§0.4); bottom-k
+// uses score ascending, then index ascending. That order is encoded in one 64-bit key per candidate
+// (an order-preserving image of the float in the high half, the complemented index in the low half), so
+// the hot loops compare plain integers: nth_element + sort of the winners (§2.4 implementation note),
+// or a bitmap scan when the caller wants the winners in ascending index order. From 1024 candidates on,
+// topk/bottomk find the k-th key by a three-level radix select instead and emit the winners with one
+// SIMD compare pass (same result, same tie rule; a few µs at n = 2880), ranking them by a stable radix
+// sort when rank order is asked for.
+//
+// NaN scores are rejected: a selection over NaN has no meaning (§0.4 says scores must be finite).
+#pragma once
+
+#include "../config.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor_view.hpp"
+#include "../core/workspace.hpp"
+#include "../simd/simd.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
+
+VTR_NAMESPACE_BEGIN
+namespace ops {
+
+/// Output order of a selection: ascending original index, or selection (rank) order.
+enum class order { ascending, by_rank };
+
+/// Comparison of threshold_select: s > thr (strict) or s >= thr.
+enum class threshold_cmp { greater, greater_equal };
+
+/// One contiguous candidate group of grouped_topk: indices [begin, begin + size), keep k of them.
+struct topk_group {
+  index_t begin = 0;
+  index_t size = 0;
+  index_t k = 0;
+};
+
+/// One row move of a compaction (ALGORITHMS §2.11): row src goes to row dst (src > dst).
+struct row_move {
+  index_t src = 0;
+  index_t dst = 0;
+};
+
+namespace detail {
+
+/// Largest candidate count the 64-bit keys can carry (the index lives in 32 bits).
+inline constexpr index_t max_topk_candidates = index_t(0xFFFFFFFFll);
+
+/// Order-preserving map float → uint32 (a < b ⇔ key(a) < key(b) for non-NaN values; −0 == +0).
+inline std::uint32_t float_order_key(float x) noexcept {
+  x += 0.0f;  // −0 + 0 = +0: the two zeros compare equal as floats, so they must share one key
+  std::uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+/// Key whose descending order is (score descending, index ascending) — §0.4 top-k.
+inline std::uint64_t desc_key(float s, index_t i) noexcept {
+  return (std::uint64_t(float_order_key(s)) << 32) | std::uint64_t(0xFFFFFFFFu - static_cast<std::uint32_t>(i));
+}
+/// Key whose descending order is (score ascending, index ascending) — §0.4 bottom-k.
+inline std::uint64_t asc_key(float s, index_t i) noexcept {
+  return (std::uint64_t(~float_order_key(s)) << 32) | std::uint64_t(0xFFFFFFFFu - static_cast<std::uint32_t>(i));
+}
+inline index_t key_index(std::uint64_t key) noexcept {
+  return static_cast<index_t>(0xFFFFFFFFu - static_cast<std::uint32_t>(key & 0xFFFFFFFFu));
+}
+
+/// Index of the first NaN in s, or −1 (SIMD self-comparison; exact position only on failure).
+template <class Arch = simd::default_arch>
+index_t first_nan(const float* s, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  index_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const B a = simd::load<float, Arch>(s + i), b = simd::load<float, Arch>(s + i + L);
+    const B c = simd::load<float, Arch>(s + i + 2 * L), d = simd::load<float, Arch>(s + i + 3 * L);
+    if (simd::mask_bits((a != a) | (b != b) | (c != c) | (d != d))) break;
+  }
+  for (; i < n; ++i)
+    if (s[i] != s[i]) return i;
+  return -1;
+}
+
+inline status check_scores(const char* name, const vector_view<const float>& s) {
+  VTR_TRY(validate_view(name, s));
+  if (s.extent(0) > max_topk_candidates)
+    return fail("argument '", name, "' has ", s.extent(0), " candidates; at most ", max_topk_candidates, " are supported");
+  const index_t bad = first_nan(s.data_handle(), s.extent(0));
+  if (bad >= 0) return fail("argument '", name, "' (shape ", shape_of(s), ") holds NaN at index ", bad, "; scores must not be NaN");
+  return {};
+}
+
+inline status check_out(const char* name, const vector_view<index_t>& out, index_t need) {
+  VTR_TRY(validate_view(name, out));
+  if (out.extent(0) < need)
+    return fail("output '", name, "' has room for ", out.extent(0), " indices (shape ", shape_of(out), ") but ", need,
+                " are selected");
+  return {};
+}
+
+/// Writes the indices of the k largest keys (in `keys[0, n)`, destroyed) to out in the requested order.
+/// `base` is added to every index. Scratch for the ascending bitmap comes from ws.
+inline void select_keys(std::uint64_t* keys, index_t n, index_t k, order o, index_t* out, index_t base, workspace& ws) {
+  if (k <= 0) return;
+  if (k < n) std::nth_element(keys, keys + (k - 1), keys + n, std::greater<std::uint64_t>());
+  // After nth_element the k winners are keys[0, k) (keys[k-1] is the k-th largest).
+  if (o == order::by_rank) {
+    std::sort(keys, keys + k, std::greater<std::uint64_t>());
+    for (index_t i = 0; i < k; ++i) out[i] = key_index(keys[i]) + base;
+    return;
+  }
+  if (k <= 32 || k * 16 < n / 64) {
+    // Few winners: sorting their indices is cheaper than scanning a bitmap of n bits.
+    for (index_t i = 0; i < k; ++i) out[i] = key_index(keys[i]);
+    std::sort(out, out + k);
+    for (index_t i = 0; i < k; ++i) out[i] += base;
+    return;
+  }
+  // Ascending with many winners: mark them in a bitmap and scan it — O(n/64 + k), no comparison sort.
+  const index_t words = (n + 63) / 64;
+  workspace::scope sc(ws);
+  std::uint64_t* bits = ws.take<std::uint64_t>(static_cast<std::size_t>(words));
+  std::fill(bits, bits + words, std::uint64_t(0));
+  for (index_t i = 0; i < k; ++i) {
+    const index_t j = key_index(keys[i]);
+    bits[j >> 6] |= std::uint64_t(1) << (j & 63);
+  }
+  index_t w = 0;
+  for (index_t word = 0; word < words; ++word) {
+    std::uint64_t b = bits[word];
+    while (b) {
+      out[w++] = (word << 6) + __builtin_ctzll(b) + base;
+      b &= b - 1;
+    }
+  }
+  VTR_ASSERT(w == k);
+}
+
+/// Selection key of a score: larger key = selected first (top-k: the score's order key; bottom-k: its
+/// complement). Ties between equal keys are broken by index, outside the key.
+template <bool Largest>
+inline std::uint32_t select_key(float s) noexcept {
+  return Largest ? float_order_key(s) : ~float_order_key(s);
+}
+
+/// The score whose selection key is `key` (inverse of select_key; −0 comes back as +0).
+template <bool Largest>
+inline float key_score(std::uint32_t key) noexcept {
+  const std::uint32_t k = Largest ? key : ~key;
+  const std::uint32_t b = (k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k;
+  float f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+/// Radix select (ALGORITHMS §5.4 budget: a few µs at n = 2880): the k-th largest 32-bit selection key T
+/// of s (1 ≤ k ≤ n), and how many of the keys equal to T are selected (`ties`, the lowest-index ones).
+/// Three histogram levels of 11/11/10 bits. Only the first sees every score; the scores of its chosen
+/// bucket (a contiguous float range) are gathered by a SIMD compare + compress, and the later levels
+/// revisit only them. `cand` is scratch for n indices, `counts` for 5·2048 counters (workspace, not
+/// the stack: engines run kernels on small worker stacks).
+template <class Arch, bool Largest>
+inline std::uint32_t radix_kth_key(const float* s, index_t n, index_t k, index_t* cand, std::uint32_t* counts,
+                                   index_t& ties) noexcept {
+  std::uint32_t* hist = counts + 4 * 2048;
+  auto pick = [&](int bins, index_t& need) {
+    // Walk buckets from the top until the k-th key falls inside one; `need` becomes its rank there.
+    index_t above = 0;
+    int b = bins - 1;
+    for (; b > 0; --b) {
+      if (above + index_t(hist[b]) >= need) break;
+      above += index_t(hist[b]);
+    }
+    need -= above;
+    return static_cast<std::uint32_t>(b);
+  };
+  index_t need = k;
+  {
+    // Scores crowd into few buckets (one exponent range) and increments of one counter serialise
+    // through memory, so four interleaved sub-histograms are counted and summed.
+    std::uint32_t* sub0 = counts;
+    std::uint32_t* sub1 = counts + 2048;
+    std::uint32_t* sub2 = counts + 2 * 2048;
+    std::uint32_t* sub3 = counts + 3 * 2048;
+    std::fill(counts, counts + 4 * 2048, 0u);
+    index_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++sub0[select_key<Largest>(s[i]) >> 21];
+      ++sub1[select_key<Largest>(s[i + 1]) >> 21];
+      ++sub2[select_key<Largest>(s[i + 2]) >> 21];
+      ++sub3[select_key<Largest>(s[i + 3]) >> 21];
+    }
+    for (; i < n; ++i) ++sub0[select_key<Largest>(s[i]) >> 21];
+    for (int b = 0; b < 2048; ++b) hist[b] = sub0[b] + sub1[b] + sub2[b] + sub3[b];
+  }
+  const std::uint32_t b1 = pick(2048, need);
+  // Bucket b1 holds the keys [b1·2²¹, (b1+1)·2²¹ − 1]: a closed float interval [lo, hi] (NaN bit
+  // patterns at the ends stand for ±inf; s holds no NaN).
+  float lo = key_score<Largest>(b1 << 21), hi = key_score<Largest>((b1 << 21) | 0x1FFFFFu);
+  if (!Largest) std::swap(lo, hi);
+  if (lo != lo) lo = -std::numeric_limits<float>::infinity();
+  if (hi != hi) hi = std::numeric_limits<float>::infinity();
+  index_t m = 0;
+  {
+    using B = simd::batch<float, Arch>;
+    constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+    const B lv(lo), hv(hi);
+    index_t i = 0;
+    index_t* o = cand;
+    for (; i + L <= n; i += L) {
+      const B v = simd::load<float, Arch>(s + i);
+      o = simd::compress_indices((v >= lv) & (v <= hv), i, o);
+    }
+    for (; i < n; ++i)
+      if (s[i] >= lo && s[i] <= hi) *o++ = i;
+    m = static_cast<index_t>(o - cand);
+  }
+  std::fill(hist, hist + 2048, 0u);
+  for (index_t i = 0; i < m; ++i) ++hist[(select_key<Largest>(s[cand[i]]) >> 10) & 2047u];
+  const std::uint32_t b2 = pick(2048, need);
+  std::fill(hist, hist + 1024, 0u);
+  for (index_t i = 0; i < m; ++i) {
+    const std::uint32_t u = select_key<Largest>(s[cand[i]]);
+    if (((u >> 10) & 2047u) == b2) ++hist[u & 1023u];
+  }
+  const std::uint32_t b3 = pick(1024, need);
+  ties = need;
+  return (b1 << 21) | (b2 << 10) | b3;
+}
+
+/// Calls emit(i) for every selected i in ascending order: scores strictly better than the threshold
+/// score t, plus the first `ties` scores equal to it (lowest indices, §0.4). SIMD compare + mask walk.
+template <class Arch, bool Largest, class Emit>
+inline void emit_selected(const float* s, index_t n, float t, index_t ties, Emit&& emit) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const B tv(t);
+  index_t i = 0;
+  for (; i + L <= n; i += L) {
+    const B v = simd::load<float, Arch>(s + i);
+    std::uint64_t win = simd::mask_bits(Largest ? (v > tv) : (v < tv));
+    if (ties > 0) {
+      std::uint64_t eq = simd::mask_bits(v == tv);
+      for (; eq && ties > 0; --ties) {
+        win |= eq & (~eq + 1);  // lowest tied lane first: lower index wins
+        eq &= eq - 1;
+      }
+    }
+    while (win) {
+      emit(i + __builtin_ctzll(win));
+      win &= win - 1;
+    }
+  }
+  for (; i < n; ++i) {
+    if (Largest ? s[i] > t : s[i] < t) emit(i);
+    else if (s[i] == t && ties > 0) {
+      emit(i);
+      --ties;
+    }
+  }
+}
+
+/// Stable LSD radix sort of (key, index) pairs by key descending (3 digit passes of ≤ 11 bits). Pairs
+/// arrive in ascending index order, so stability gives the §0.4 tie rule.
+inline void radix_sort_desc(std::uint64_t* a, std::uint64_t* tmp, std::uint32_t* hist, index_t k) noexcept {
+  const int shifts[3] = {32, 43, 54};
+  const std::uint32_t masks[3] = {2047u, 2047u, 1023u};
+  for (int pass = 0; pass < 3; ++pass) {
+    std::fill(hist, hist + 2048, 0u);
+    // Descending: sort ascending on the complemented key digit.
+    for (index_t i = 0; i < k; ++i) ++hist[(~a[i] >> shifts[pass]) & masks[pass]];
+    std::uint32_t sum = 0;
+    for (std::uint32_t b = 0; b <= masks[pass]; ++b) {
+      const std::uint32_t c = hist[b];
+      hist[b] = sum;
+      sum += c;
+    }
+    for (index_t i = 0; i < k; ++i) tmp[hist[(~a[i] >> shifts[pass]) & masks[pass]]++] = a[i];
+    std::swap(a, tmp);
+  }
+  // Three passes: the sorted data now lives in the original `tmp` buffer; copy it back.
+  std::copy(a, a + k, tmp);
+}
+
+template <class Arch, bool Largest>
+inline void topk_impl(const float* s, index_t n, index_t k, order o, index_t* out, workspace& ws) {
+  if (k <= 0) return;
+  workspace::scope sc(ws);
+  if (n < 1024) {
+    // Small inputs: nth_element on 64-bit (key, index) composites is cheaper than clearing histograms.
+    std::uint64_t* keys = ws.take<std::uint64_t>(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) keys[i] = Largest ? desc_key(s[i], i) : asc_key(s[i], i);
+    select_keys(keys, n, k, o, out, 0, ws);
+    return;
+  }
+  // The k-th best key and how many of its ties are taken; k == n takes everything (threshold = the
+  // worst possible key, whose ties never run out).
+  index_t ties = n;
+  std::uint32_t thr = 0;
+  if (k < n) thr = radix_kth_key<Arch, Largest>(s, n, k, ws.take<index_t>(static_cast<std::size_t>(n)),
+                                                  ws.take<std::uint32_t>(5 * 2048), ties);
+  const float t = k < n ? key_score<Largest>(thr) : (Largest ? -std::numeric_limits<float>::infinity()
+                                                               : std::numeric_limits<float>::infinity());
+  if (o == order::ascending) {
+    index_t w = 0;
+    emit_selected<Arch, Largest>(s, n, t, ties, [&](index_t i) { out[w++] = i; });
+    VTR_ASSERT(w == k);
+    return;
+  }
+  // Rank order: the winners as (key, index) composites in index order, then a stable sort by key.
+  std::uint64_t* keys = ws.take<std::uint64_t>(static_cast<std::size_t>(k));
+  index_t w = 0;
+  emit_selected<Arch, Largest>(s, n, t, ties, [&](index_t i) {
+    keys[w++] = (std::uint64_t(select_key<Largest>(s[i])) << 32) | std::uint64_t(static_cast<std::uint32_t>(i));
+  });
+  VTR_ASSERT(w == k);
+  if (k <= 64) {
+    std::sort(keys, keys + k, [](std::uint64_t a, std::uint64_t b) {
+      return (a >> 32) != (b >> 32) ? (a >> 32) > (b >> 32) : (a & 0xFFFFFFFFu) < (b & 0xFFFFFFFFu);
+    });
+  } else {
+    radix_sort_desc(keys, ws.take<std::uint64_t>(static_cast<std::size_t>(k)), ws.take<std::uint32_t>(2048), k);
+  }
+  for (index_t i = 0; i < k; ++i) out[i] = static_cast<index_t>(keys[i] & 0xFFFFFFFFu);
+}
+
+template <class Arch, bool Largest>
+inline result<index_t> try_select(const vector_view<const float>& s, index_t k, order o,
+                                  const vector_view<index_t>& out, workspace& ws) {
+  VTR_TRY(check_scores("s", s));
+  const index_t n = s.extent(0);
+  const index_t count = std::clamp<index_t>(k, 0, n);  // §2.4: k is clamped to [0, n]
+  VTR_TRY(check_out("out", out, count));
+  VTR_TRY(expect_no_alias("out", out, "s", s));
+  topk_impl<Arch, Largest>(s.data_handle(), n, count, o, out.data_handle(), ws);
+  return count;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------------
+// topk / bottomk (ALGORITHMS §2.4)
+
+/// Upper bound of the workspace bytes topk/bottomk take for n candidates (reserve it once and no call
+/// allocates).
+inline std::size_t topk_workspace_bytes(index_t n) noexcept {
+  const std::size_t un = static_cast<std::size_t>(std::max<index_t>(n, 1));
+  return un * 8 * 3 + 5 * 2048 * 4 + (un / 64 + 1) * 8 + 8 * workspace::alignment;
+}
+
+/// The min(max(k, 0), n) best indices of s by (score desc, index asc), in ascending or rank order,
+/// written to out[0, count). Returns count. Errors: NaN in s, out too small, out overlapping s.
+template <class Arch = simd::default_arch>
+result<index_t> try_topk(vector_view<const float> s, index_t k, order o, vector_view<index_t> out, workspace& ws) {
+  return detail::try_select<Arch, true>(s, k, o, out, ws);
+}
+template <class Arch = simd::default_arch>
+index_t topk(vector_view<const float> s, index_t k, order o, vector_view<index_t> out, workspace& ws) {
+  return detail::try_select<Arch, true>(s, k, o, out, ws).value();
+}
+/// As topk, into a std::vector resized to the count (its capacity is reused).
+template <class Arch = simd::default_arch>
+index_t topk(vector_view<const float> s, index_t k, order o, std::vector<index_t>& out, workspace& ws) {
+  out.resize(static_cast<std::size_t>(std::clamp<index_t>(k, 0, std::max<index_t>(s.extent(0), 0))));
+  return topk<Arch>(s, k, o, view_of(out), ws);
+}
+
+/// The min(max(k, 0), n) smallest by (score asc, index asc) — Fit&Prune's deletion order (§0.4, §3.3.2).
+template <class Arch = simd::default_arch>
+result<index_t> try_bottomk(vector_view<const float> s, index_t k, order o, vector_view<index_t> out, workspace& ws) {
+  return detail::try_select<Arch, false>(s, k, o, out, ws);
+}
+template <class Arch = simd::default_arch>
+index_t bottomk(vector_view<const float> s, index_t k, order o, vector_view<index_t> out, workspace& ws) {
+  return detail::try_select<Arch, false>(s, k, o, out, ws).value();
+}
+template <class Arch = simd::default_arch>
+index_t bottomk(vector_view<const float> s, index_t k, order o, std::vector<index_t>& out, workspace& ws) {
+  out.resize(static_cast<std::size_t>(std::clamp<index_t>(k, 0, std::max<index_t>(s.extent(0), 0))));
+  return bottomk<Arch>(s, k, o, view_of(out), ws);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// grouped_topk (ALGORITHMS §2.4, PruneVid stage 2)
+
+/// Number of indices grouped_topk selects for these groups (Σ clamp(k_g, 0, n_g)); groups unchecked.
+inline index_t grouped_topk_count(vector_view<const topk_group> groups) noexcept {
+  index_t c = 0;
+  for (index_t g = 0; g < groups.extent(0); ++g) c += std::clamp<index_t>(groups(g).k, 0, std::max<index_t>(groups(g).size, 0));
+  return c;
+}
+
+/// Each group [begin, begin+size) keeps its own top-k_g (k_g clamped to [0, size]); the union is
+/// written ascending to out. Groups must lie inside s and must not overlap. Returns the count.
+inline result<index_t> try_grouped_topk(vector_view<const float> s, vector_view<const topk_group> groups,
+                                        vector_view<index_t> out, workspace& ws) {
+  VTR_TRY(validate_view("s", s));
+  VTR_TRY(validate_view("groups", groups));
+  const index_t n = s.extent(0), ng = groups.extent(0);
+  if (n > detail::max_topk_candidates) return fail("argument 's' has too many candidates (", n, ")");
+  for (index_t g = 0; g < ng; ++g) {
+    const topk_group& gr = groups(g);
+    if (gr.begin < 0 || gr.size < 0 || gr.begin > n || gr.size > n - gr.begin)
+      return fail("argument 'groups': group ", g, " = [", gr.begin, ", ", gr.begin + gr.size, ") is not inside 's' of shape ",
+                  shape_of(s));
+    const index_t bad = detail::first_nan(s.data_handle() + gr.begin, gr.size);
+    if (bad >= 0) return fail("argument 's' holds NaN at index ", gr.begin + bad, " (in group ", g, "); scores must not be NaN");
+  }
+  workspace::scope sc(ws);
+  // Overlap check on a sorted copy of the non-empty ranges.
+  {
+    topk_group* sorted = ws.take<topk_group>(static_cast<std::size_t>(std::max<index_t>(ng, 1)));
+    index_t m = 0;
+    for (index_t g = 0; g < ng; ++g)
+      if (groups(g).size > 0) sorted[m++] = groups(g);
+    std::sort(sorted, sorted + m, [](const topk_group& a, const topk_group& b) { return a.begin < b.begin; });
+    for (index_t g = 1; g < m; ++g)
+      if (sorted[g].begin < sorted[g - 1].begin + sorted[g - 1].size)
+        return fail("argument 'groups': ranges [", sorted[g - 1].begin, ", ", sorted[g - 1].begin + sorted[g - 1].size,
+                    ") and [", sorted[g].begin, ", ", sorted[g].begin + sorted[g].size, ") overlap; groups must be disjoint");
+  }
+  const index_t count = grouped_topk_count(groups);
+  VTR_TRY(detail::check_out("out", out, count));
+  VTR_TRY(expect_no_alias("out", out, "s", s));
+  VTR_TRY(expect_no_alias("out", out, "groups", groups));
+
+  // Mark every group's winners in one bitmap over s, then scan it: the union comes out ascending.
+  const index_t words = (n + 63) / 64;
+  std::uint64_t* bits = ws.take<std::uint64_t>(static_cast<std::size_t>(std::max<index_t>(words, 1)));
+  std::fill(bits, bits + words, std::uint64_t(0));
+  index_t max_size = 0;
+  for (index_t g = 0; g < ng; ++g) max_size = std::max(max_size, groups(g).size);
+  std::uint64_t* keys = ws.take<std::uint64_t>(static_cast<std::size_t>(std::max<index_t>(max_size, 1)));
+  index_t* picked = ws.take<index_t>(static_cast<std::size_t>(std::max<index_t>(max_size, 1)));
+  for (index_t g = 0; g < ng; ++g) {
+    const topk_group& gr = groups(g);
+    const index_t kg = std::clamp<index_t>(gr.k, 0, gr.size);
+    if (kg == 0) continue;
+    const float* sg = s.data_handle() + gr.begin;
+    for (index_t i = 0; i < gr.size; ++i) keys[i] = detail::desc_key(sg[i], i);
+    detail::select_keys(keys, gr.size, kg, order::by_rank, picked, gr.begin, ws);
+    for (index_t i = 0; i < kg; ++i) bits[picked[i] >> 6] |= std::uint64_t(1) << (picked[i] & 63);
+  }
+  index_t w = 0;
+  index_t* o = out.data_handle();
+  for (index_t word = 0; word < words; ++word) {
+    std::uint64_t b = bits[word];
+    while (b) {
+      o[w++] = (word << 6) + __builtin_ctzll(b);
+      b &= b - 1;
+    }
+  }
+  VTR_ASSERT(w == count);
+  return count;
+}
+inline index_t grouped_topk(vector_view<const float> s, vector_view<const topk_group> groups, vector_view<index_t> out,
+                            workspace& ws) {
+  return try_grouped_topk(s, groups, out, ws).value();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// windowed_topk (ALGORITHMS §2.4, VScan-LLaVA local scan)
+
+/// Count windowed_topk returns: (grid_h/win)·(grid_w/win)·clamp(k_per_window, 0, win²).
+inline index_t windowed_topk_count(index_t grid_h, index_t grid_w, index_t win, index_t k_per_window) noexcept {
+  if (win <= 0) return 0;
+  return (grid_h / win) * (grid_w / win) * std::clamp<index_t>(k_per_window, 0, win * win);
+}
+
+/// Windows visited row-major; in each window the top k_per_window cells (clamped to [0, win²]) in rank
+/// order (ties → lower local id = lower global index), mapped to raster indices of the grid. Errors: a
+/// grid side not a multiple of win, s not of grid_h·grid_w scores, NaN, out too small.
+inline result<index_t> try_windowed_topk(vector_view<const float> s, index_t grid_h, index_t grid_w, index_t win,
+                                         index_t k_per_window, vector_view<index_t> out, workspace& ws) {
+  if (win < 1) return fail("argument 'win' = ", win, " must be at least 1");
+  if (grid_h < 0 || grid_w < 0) return fail("arguments 'grid_h' = ", grid_h, ", 'grid_w' = ", grid_w, " must be non-negative");
+  if (grid_h % win != 0 || grid_w % win != 0)
+    return fail("grid ", grid_h, "x", grid_w, " (arguments 'grid_h', 'grid_w') is not divisible by the window 'win' = ", win,
+                "; use greedy_capped_windows for such grids (ALGORITHMS §2.4)");
+  VTR_TRY(expect_shape("s", s, {grid_h * grid_w}));
+  VTR_TRY(detail::check_scores("s", s));
+  const index_t kk = std::clamp<index_t>(k_per_window, 0, win * win);
+  const index_t count = windowed_topk_count(grid_h, grid_w, win, k_per_window);
+  VTR_TRY(detail::check_out("out", out, count));
+  VTR_TRY(expect_no_alias("out", out, "s", s));
+  if (kk == 0) return count;
+
+  workspace::scope sc(ws);
+  const index_t cells = win * win;
+  std::uint64_t* keys = ws.take<std::uint64_t>(static_cast<std::size_t>(cells));
+  index_t* picked = ws.take<index_t>(static_cast<std::size_t>(kk));
+  const float* sp = s.data_handle();
+  index_t* o = out.data_handle();
+  for (index_t wi = 0; wi < grid_h / win; ++wi)
+    for (index_t wj = 0; wj < grid_w / win; ++wj) {
+      // Local id t = dy·win + dx, so (score desc, t asc) is the same order as (score desc, global asc).
+      for (index_t dy = 0; dy < win; ++dy) {
+        const float* row = sp + (wi * win + dy) * grid_w + wj * win;
+        for (index_t dx = 0; dx < win; ++dx) keys[dy * win + dx] = detail::desc_key(row[dx], dy * win + dx);
+      }
+      detail::select_keys(keys, cells, kk, order::by_rank, picked, 0, ws);
+      for (index_t i = 0; i < kk; ++i) {
+        const index_t t = picked[i];
+        *o++ = (wi * win + t / win) * grid_w + (wj * win + t % win);
+      }
+    }
+  return count;
+}
+inline index_t windowed_topk(vector_view<const float> s, index_t grid_h, index_t grid_w, index_t win, index_t k_per_window,
+                             vector_view<index_t> out, workspace& ws) {
+  return try_windowed_topk(s, grid_h, grid_w, win, k_per_window, out, ws).value();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// greedy_capped_windows (ALGORITHMS §2.4, VScan-Qwen local scan)
+
+/// Walks all cells in (score desc, index asc) order and accepts a cell while its window holds fewer than
+/// cap = ⌈n_sel / nW⌉ accepted cells, until n_sel are accepted. nWh = max(1, grid_h / win) and
+/// nWw = max(1, grid_w / win) (library rule, §3.4.3); remainder rows/columns fold into the last window.
+/// Output in acceptance (score) order; the count can fall short of n_sel when caps bind, and is at most
+/// min(max(n_sel, 0), grid_h·grid_w) — out needs that much room. Returns the count.
+inline result<index_t> try_greedy_capped_windows(vector_view<const float> s, index_t grid_h, index_t grid_w, index_t win,
+                                                 index_t n_sel, vector_view<index_t> out, workspace& ws) {
+  if (win < 1) return fail("argument 'win' = ", win, " must be at least 1");
+  if (grid_h < 0 || grid_w < 0) return fail("arguments 'grid_h' = ", grid_h, ", 'grid_w' = ", grid_w, " must be non-negative");
+  const index_t n = grid_h * grid_w;
+  VTR_TRY(expect_shape("s", s, {n}));
+  VTR_TRY(detail::check_scores("s", s));
+  const index_t want = std::clamp<index_t>(n_sel, 0, n);
+  VTR_TRY(detail::check_out("out", out, want));
+  VTR_TRY(expect_no_alias("out", out, "s", s));
+  if (want == 0) return index_t(0);
+
+  const index_t nwh = std::max<index_t>(1, grid_h / win), nww = std::max<index_t>(1, grid_w / win);
+  const index_t nw = nwh * nww;
+  // The cap uses the requested n_sel (not the clamp): upstream's ceil(n_sel / nW).
+  const index_t cap = (std::max<index_t>(n_sel, 0) + nw - 1) / nw;
+  workspace::scope sc(ws);
+  std::uint64_t* keys = ws.take<std::uint64_t>(static_cast<std::size_t>(n));
+  index_t* counts = ws.take<index_t>(static_cast<std::size_t>(nw));
+  std::fill(counts, counts + nw, index_t(0));
+  const float* sp = s.data_handle();
+  for (index_t i = 0; i < n; ++i) keys[i] = detail::desc_key(sp[i], i);
+  // Sort lazily: most calls stop well before the end, so order the candidates a chunk at a time.
+  index_t w = 0, sorted_end = 0;
+  index_t* o = out.data_handle();
+  for (index_t pos = 0; pos < n && w < want; ++pos) {
+    if (pos == sorted_end) {
+      const index_t chunk = std::min(n - sorted_end, std::max<index_t>(2 * (want - w), 64));
+      if (sorted_end + chunk < n)
+        std::nth_element(keys + sorted_end, keys + sorted_end + chunk - 1, keys + n, std::greater<std::uint64_t>());
+      std::sort(keys + sorted_end, keys + sorted_end + chunk, std::greater<std::uint64_t>());
+      sorted_end += chunk;
+    }
+    const index_t t = detail::key_index(keys[pos]);
+    const index_t wy = std::min(t / grid_w / win, nwh - 1), wx = std::min(t % grid_w / win, nww - 1);
+    index_t& c = counts[wy * nww + wx];
+    if (c < cap) {
+      o[w++] = t;
+      ++c;
+    }
+  }
+  return w;
+}
+inline index_t greedy_capped_windows(vector_view<const float> s, index_t grid_h, index_t grid_w, index_t win, index_t n_sel,
+                                     vector_view<index_t> out, workspace& ws) {
+  return try_greedy_capped_windows(s, grid_h, grid_w, win, n_sel, out, ws).value();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// threshold_select
+
+namespace detail {
+template <class Arch>
+index_t threshold_indices(const float* s, index_t n, float thr, threshold_cmp cmp, index_t* out) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const B t(thr);
+  index_t* o = out;
+  index_t i = 0;
+  if (cmp == threshold_cmp::greater) {
+    for (; i + L <= n; i += L) o = simd::compress_indices(simd::load<float, Arch>(s + i) > t, i, o);
+    for (; i < n; ++i)
+      if (s[i] > thr) *o++ = i;
+  } else {
+    for (; i + L <= n; i += L) o = simd::compress_indices(simd::load<float, Arch>(s + i) >= t, i, o);
+    for (; i < n; ++i)
+      if (s[i] >= thr) *o++ = i;
+  }
+  return static_cast<index_t>(o - out);
+}
+
+inline status check_threshold(const vector_view<const float>& s, float thr) {
+  VTR_TRY(check_scores("s", s));
+  if (thr != thr) return fail("argument 'thr' is NaN");
+  return {};
+}
+}  // namespace detail
+
+/// Indices i with s[i] > thr (or ≥ thr), ascending. out needs room for the count; the selection is made
+/// in workspace scratch first so that nothing is written when out is too small. Returns the count.
+template <class Arch = simd::default_arch>
+result<index_t> try_threshold_select(vector_view<const float> s, float thr, threshold_cmp cmp, vector_view<index_t> out,
+                                     workspace& ws) {
+  VTR_TRY(detail::check_threshold(s, thr));
+  VTR_TRY(validate_view("out", out));
+  VTR_TRY(expect_no_alias("out", out, "s", s));
+  const index_t n = s.extent(0);
+  if (out.extent(0) >= n) return detail::threshold_indices<Arch>(s.data_handle(), n, thr, cmp, out.data_handle());
+  workspace::scope sc(ws);
+  index_t* tmp = ws.take<index_t>(static_cast<std::size_t>(std::max<index_t>(n, 1)));
+  const index_t c = detail::threshold_indices<Arch>(s.data_handle(), n, thr, cmp, tmp);
+  VTR_TRY(detail::check_out("out", out, c));
+  std::copy(tmp, tmp + c, out.data_handle());
+  return c;
+}
+template <class Arch = simd::default_arch>
+index_t threshold_select(vector_view<const float> s, float thr, threshold_cmp cmp, vector_view<index_t> out, workspace& ws) {
+  return try_threshold_select<Arch>(s, thr, cmp, out, ws).value();
+}
+/// As above, into a std::vector resized to the count (capacity reused; no workspace needed).
+template <class Arch = simd::default_arch>
+status try_threshold_select(vector_view<const float> s, float thr, threshold_cmp cmp, std::vector<index_t>& out) {
+  VTR_TRY(detail::check_threshold(s, thr));
+  const index_t n = s.extent(0);
+  out.resize(static_cast<std::size_t>(n));
+  const index_t c = detail::threshold_indices<Arch>(s.data_handle(), n, thr, cmp, out.data());
+  out.resize(static_cast<std::size_t>(c));
+  return {};
+}
+template <class Arch = simd::default_arch>
+index_t threshold_select(vector_view<const float> s, float thr, threshold_cmp cmp, std::vector<index_t>& out) {
+  raise_if_error(try_threshold_select<Arch>(s, thr, cmp, out));
+  return static_cast<index_t>(out.size());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// gather_rows / compaction_moves (ALGORITHMS §2.11)
+
+/// out[i] = X[idx[i]] for every i (rows copied in the order of idx). out: [idx.size, X.cols].
+template <class T>
+status try_gather_rows(matrix_view<const T> x, vector_view<const index_t> idx, matrix_view<T> out) {
+  VTR_TRY(validate_view("x", x));
+  VTR_TRY(validate_view("idx", idx));
+  VTR_TRY(expect_shape("out", out, {idx.extent(0), x.extent(1)}));
+  for (index_t i = 0; i < idx.extent(0); ++i)
+    if (idx(i) < 0 || idx(i) >= x.extent(0))
+      return fail("argument 'idx'[", i, "] = ", idx(i), " is out of range for 'x' of shape ", shape_of(x));
+  VTR_TRY(expect_no_alias("out", out, "x", x));
+  VTR_TRY(expect_no_alias("out", out, "idx", idx));
+  const std::size_t bytes = sizeof(T) * static_cast<std::size_t>(x.extent(1));
+  if (bytes == 0) return {};
+  for (index_t i = 0; i < idx.extent(0); ++i) std::memcpy(out.row(i), x.row(idx(i)), bytes);
+  return {};
+}
+template <class T>
+void gather_rows(matrix_view<const T> x, vector_view<const index_t> idx, matrix_view<T> out) {
+  raise_if_error(try_gather_rows<T>(x, idx, out));
+}
+
+/// The in-place compaction of a length-`rows` axis to the strictly ascending `keep` (§2.11): one move per
+/// kept row whose position changes (src = keep[d] → dst = d; src == dst omitted), in increasing dst order
+/// — safe to apply in place since src ≥ dst. Writes the moves to out (cleared first); returns their count.
+inline status try_compaction_moves(vector_view<const index_t> keep, index_t rows, std::vector<row_move>& out) {
+  VTR_TRY(validate_view("keep", keep));
+  if (rows < 0) return fail("argument 'rows' = ", rows, " must be non-negative");
+  for (index_t i = 0; i < keep.extent(0); ++i) {
+    if (keep(i) < 0 || keep(i) >= rows)
+      return fail("argument 'keep'[", i, "] = ", keep(i), " is out of range [0, ", rows, ")");
+    if (i > 0 && keep(i) <= keep(i - 1))
+      return fail("argument 'keep' must be strictly ascending: keep[", i - 1, "] = ", keep(i - 1), ", keep[", i, "] = ", keep(i));
+  }
+  out.clear();
+  for (index_t d = 0; d < keep.extent(0); ++d)
+    if (keep(d) != d) out.push_back({keep(d), d});
+  return {};
+}
+inline index_t compaction_moves(vector_view<const index_t> keep, index_t rows, std::vector<row_move>& out) {
+  raise_if_error(try_compaction_moves(keep, rows, out));
+  return static_cast<index_t>(out.size());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Scalar references (used by the tests): plain sorts by the §0.4 comparator.
+
+namespace ref {
+
+inline std::vector<index_t> topk(const std::vector<float>& s, index_t k, order o, bool largest = true) {
+  std::vector<index_t> idx(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) idx[i] = static_cast<index_t>(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](index_t a, index_t b) {
+    return largest ? s[std::size_t(a)] > s[std::size_t(b)] : s[std::size_t(a)] < s[std::size_t(b)];
+  });
+  idx.resize(static_cast<std::size_t>(std::clamp<index_t>(k, 0, static_cast<index_t>(s.size()))));
+  if (o == order::ascending) std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+inline std::vector<index_t> bottomk(const std::vector<float>& s, index_t k, order o) { return topk(s, k, o, false); }
+
+inline std::vector<index_t> grouped_topk(const std::vector<float>& s, const std::vector<topk_group>& groups) {
+  std::vector<index_t> all;
+  for (const auto& g : groups) {
+    std::vector<float> sub(s.begin() + g.begin, s.begin() + g.begin + g.size);
+    for (index_t i : topk(sub, g.k, order::by_rank)) all.push_back(i + g.begin);
+  }
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+inline std::vector<index_t> windowed_topk(const std::vector<float>& s, index_t gh, index_t gw, index_t win, index_t k) {
+  std::vector<index_t> out;
+  for (index_t wi = 0; wi < gh / win; ++wi)
+    for (index_t wj = 0; wj < gw / win; ++wj) {
+      std::vector<float> local;
+      for (index_t t = 0; t < win * win; ++t)
+        local.push_back(s[std::size_t((wi * win + t / win) * gw + wj * win + t % win)]);
+      for (index_t t : topk(local, k, order::by_rank)) out.push_back((wi * win + t / win) * gw + (wj * win + t % win));
+    }
+  return out;
+}
+
+inline std::vector<index_t> greedy_capped_windows(const std::vector<float>& s, index_t gh, index_t gw, index_t win,
+                                                  index_t n_sel) {
+  index_t nwh = std::max<index_t>(1, gh / win), nww = std::max<index_t>(1, gw / win);
+  const index_t nw = nwh * nww;
+  const index_t cap = (std::max<index_t>(n_sel, 0) + nw - 1) / nw;
+  std::vector<index_t> count(std::size_t(nw), 0), out;
+  if (n_sel <= 0) return out;
+  for (index_t t : topk(s, static_cast<index_t>(s.size()), order::by_rank)) {
+    const index_t w = std::min(t / gw / win, nwh - 1) * nww + std::min(t % gw / win, nww - 1);
+    if (count[std::size_t(w)] < cap) {
+      out.push_back(t);
+      ++count[std::size_t(w)];
+    }
+    if (static_cast<index_t>(out.size()) == n_sel) break;
+  }
+  return out;
+}
+
+inline std::vector<index_t> threshold_select(const std::vector<float>& s, float thr, threshold_cmp cmp) {
+  std::vector<index_t> out;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (cmp == threshold_cmp::greater ? s[i] > thr : s[i] >= thr) out.push_back(static_cast<index_t>(i));
+  return out;
+}
+
+}  // namespace ref
+
+}  // namespace ops
+VTR_NAMESPACE_END

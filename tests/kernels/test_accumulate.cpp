@@ -1,0 +1,81 @@
+// ops/accumulate.hpp: row accumulation kernels vs their scalar references (ALGORITHMS §3.6.2 O(n·C) form).
+#include "catch.hpp"
+
+#include <vtr/ops/accumulate.hpp>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+using vtr::index_t;
+
+namespace {
+
+const index_t acc_sizes[] = {1, 7, 15, 17, 576, 577, 2880};
+
+std::vector<float> rand_vec(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("add_scaled and add_to match the scalar reference at SIMD tails") {
+  for (index_t n : acc_sizes) {
+    CAPTURE(n);
+    auto x = rand_vec(static_cast<std::size_t>(n + 1), 11);
+    auto y = rand_vec(static_cast<std::size_t>(n + 1), 12);
+    auto y_ref = y;
+    vtr::ops::add_scaled(y.data() + 1, x.data() + 1, 0.37f, n);  // unaligned
+    vtr::ops::ref::add_scaled(y_ref.data() + 1, x.data() + 1, 0.37f, n);
+    for (index_t i = 0; i <= n; ++i) CHECK(std::fabs(y[i] - y_ref[i]) <= 1e-6f);
+    vtr::ops::add_to(y.data(), x.data(), n);
+    vtr::ops::ref::add_to(y_ref.data(), x.data(), n);
+    for (index_t i = 0; i <= n; ++i) CHECK(std::fabs(y[i] - y_ref[i]) <= 1e-6f);
+    CHECK(y[n] == y_ref[n]);  // nothing past n touched by add_to
+  }
+}
+
+TEST_CASE("unit_row_sum matches the reference, including zero rows and strided input") {
+  for (index_t c : acc_sizes) {
+    CAPTURE(c);
+    const index_t rows = 9, pitch = c + 3;
+    auto buf = rand_vec(static_cast<std::size_t>(rows * pitch), 21);
+    for (index_t i = 0; i < c; ++i) buf[static_cast<std::size_t>(4 * pitch + i)] = 0.0f;  // a zero row: u = 0
+    const vtr::matrix_view<const float> x(buf.data(), {rows, c}, {pitch, 1});
+    std::vector<float> got(static_cast<std::size_t>(c)), want(static_cast<std::size_t>(c));
+    vtr::ops::unit_row_sum(x, vtr::ops::unit_norm_eps, vtr::view_of(got));
+    vtr::ops::ref::unit_row_sum(x, vtr::ops::unit_norm_eps, want.data());
+    for (index_t i = 0; i < c; ++i) CHECK(std::fabs(got[i] - want[i]) <= 1e-5f);
+    // Each unit vector has norm 1, so ‖Σu‖ ≤ number of non-zero rows.
+    CHECK(vtr::ops::squared_norm(got.data(), c) <= 64.0f + 1e-3f);
+  }
+}
+
+TEST_CASE("unit_row_sum of identical rows is rows·u (the quadtree's uniform cell)") {
+  std::vector<float> one = {3.0f, 4.0f, 0.0f};
+  std::vector<float> buf;
+  for (int r = 0; r < 5; ++r) buf.insert(buf.end(), one.begin(), one.end());
+  std::vector<float> out(3);
+  vtr::ops::unit_row_sum(vtr::matrix_view<const float>(buf.data(), {5, 3}), vtr::ops::unit_norm_eps, vtr::view_of(out));
+  CHECK(out[0] == Approx(3.0f).epsilon(1e-6));
+  CHECK(out[1] == Approx(4.0f).epsilon(1e-6));
+  CHECK(vtr::ops::squared_norm(out.data(), 3) / 25.0f == Approx(1.0f).epsilon(1e-6));
+}
+
+TEST_CASE("unit_row_sum rejects a wrong output shape and a bad eps, naming the argument") {
+  std::vector<float> x(12, 1.0f), out(3, 7.0f);
+  const vtr::matrix_view<const float> xv(x.data(), {3, 4});
+  auto s = vtr::ops::try_unit_row_sum(xv, 1e-8f, vtr::view_of(out));
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message().find("'out'") != std::string::npos);
+  CHECK(out[0] == 7.0f);  // untouched
+  std::vector<float> out4(4);
+  auto e = vtr::ops::try_unit_row_sum(xv, -1.0f, vtr::view_of(out4));
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.message().find("'eps'") != std::string::npos);
+}

@@ -1,0 +1,185 @@
+// ops/attention.hpp against a naive double-precision softmax (ALGORITHMS §2.1, §0.6, §0.8), per SIMD level.
+#include "catch.hpp"
+
+#include <vtr/ops/attention.hpp>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+using vtr::index_t;
+namespace ops = vtr::ops;
+
+namespace {
+
+bool contains_text(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+/// [n][H][d] in padded storage (head pitch d + 3, row pitch H·(d + 3) + 1).
+struct qk_tensor {
+  std::vector<float> buf;
+  vtr::tensor_view<const float, 3> view;
+  qk_tensor(index_t n, index_t H, index_t d, unsigned seed, float scale = 1.0f) {
+    const index_t hp = d + 3, rp = H * hp + 1;
+    buf.assign(static_cast<std::size_t>(std::max<index_t>(n * rp, 1)), std::nanf(""));
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, scale);
+    for (index_t i = 0; i < n; ++i)
+      for (index_t h = 0; h < H; ++h)
+        for (index_t t = 0; t < d; ++t) buf[std::size_t(i * rp + h * hp + t)] = g(rng);
+    view = vtr::tensor_view<const float, 3>(buf.data(), {n, H, d}, {rp, hp, 1});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("attention_rows: matches a double-precision softmax (causal, non-causal, GQA, strided)") {
+  vtr::workspace ws;
+  struct cfg {
+    index_t rows, H, Hkv, d, keys;
+  };
+  const cfg cfgs[] = {{1, 1, 1, 1, 1},    {1, 4, 4, 8, 7},     {3, 4, 2, 16, 15}, {2, 8, 1, 32, 17},
+                      {1, 32, 32, 128, 651}, {5, 6, 3, 64, 577}, {4, 2, 2, 7, 300}, {2, 2, 1, 128, 2880}};
+  for (const auto& c : cfgs)
+    for (bool causal : {true, false}) {
+      qk_tensor q(c.rows, c.H, c.d, static_cast<unsigned>(c.keys + c.d), 2.0f);
+      qk_tensor k(c.keys, c.Hkv, c.d, static_cast<unsigned>(c.keys * 3 + 1));
+      std::vector<index_t> pos;
+      std::mt19937 rng(static_cast<unsigned>(c.keys));
+      for (index_t r = 0; r < c.rows; ++r)  // the last row sees everything; others at random positions
+        pos.push_back(r == c.rows - 1 ? c.keys - 1 : std::uniform_int_distribution<index_t>(0, c.keys - 1)(rng));
+      // Output with padded rows.
+      const index_t pitch = c.keys + 5;
+      std::vector<float> ob(std::size_t(c.H * c.rows * pitch), -3.0f);
+      const vtr::tensor_view<float, 3> out(ob.data(), {c.H, c.rows, c.keys}, {c.rows * pitch, pitch, 1});
+      const ops::attention_mode mode{causal, false};
+      INFO("rows " << c.rows << " H " << c.H << " Hkv " << c.Hkv << " d " << c.d << " keys " << c.keys << " causal " << causal);
+      REQUIRE(ops::try_attention_rows(q.view, k.view, vtr::view_of(pos), mode, out, ws).ok());
+      const auto want = ops::ref::attention_rows(q.view, k.view, pos, mode);
+      double worst = 0;
+      for (index_t h = 0; h < c.H; ++h)
+        for (index_t r = 0; r < c.rows; ++r) {
+          double sum = 0;
+          for (index_t j = 0; j < c.keys; ++j) {
+            const double w = want[std::size_t((h * c.rows + r) * c.keys + j)];
+            const double g = out(h, r, j);
+            sum += g;
+            worst = std::max(worst, std::abs(g - w) / (1e-6 + w));
+            if (causal && j > pos[std::size_t(r)]) CHECK(out(h, r, j) == 0.0f);  // masked: exactly 0
+          }
+          CHECK(std::abs(sum - 1.0) < 1e-4);
+          CHECK(ob[std::size_t((h * c.rows + r) * pitch + c.keys)] == -3.0f);  // padding untouched
+        }
+      CHECK(worst < 1e-3);
+    }
+}
+
+TEST_CASE("attention_rows: GQA maps head h to kv head h / (H / H_kv)") {
+  vtr::workspace ws;
+  // Kv head 1 is a copy of kv head 0 scaled: query heads 2, 3 (group 1) must differ from 0, 1.
+  qk_tensor q(1, 4, 8, 5);
+  qk_tensor k(9, 2, 8, 6);
+  std::vector<float> ob(4 * 9);
+  const vtr::tensor_view<float, 3> out(ob.data(), {4, 1, 9});
+  std::vector<index_t> pos{8};
+  ops::attention_rows(q.view, k.view, vtr::view_of(pos), {}, out, ws);
+  const auto want = ops::ref::attention_rows(q.view, k.view, pos, {});
+  for (std::size_t i = 0; i < ob.size(); ++i) CHECK(ob[i] == Approx(want[i]).epsilon(1e-4).margin(1e-7));
+  // Same query for all heads: heads 0 and 1 equal (same kv head), head 2 differs.
+  std::vector<float> qs(4 * 8, 0.0f), ks(9 * 2 * 8);
+  for (index_t t = 0; t < 8; ++t)
+    for (index_t h = 0; h < 4; ++h) qs[std::size_t(h * 8 + t)] = 0.3f * float(t);
+  for (std::size_t i = 0; i < ks.size(); ++i) ks[i] = std::sin(float(i));
+  const vtr::tensor_view<const float, 3> qv(qs.data(), {1, 4, 8}), kv(ks.data(), {9, 2, 8});
+  ops::attention_rows(qv, kv, vtr::view_of(pos), {}, out, ws);
+  for (index_t j = 0; j < 9; ++j) {
+    CHECK(out(0, 0, j) == out(1, 0, j));
+    CHECK(out(2, 0, j) == out(3, 0, j));
+  }
+  CHECK(out(0, 0, 0) != out(2, 0, 0));
+}
+
+TEST_CASE("attention_rows: the LSE path equals the full path on the requested columns (§2.1)") {
+  vtr::workspace ws;
+  for (bool causal : {true, false}) {
+    const index_t rows = 4, H = 8, Hkv = 2, d = 64, keys = 651;
+    qk_tensor q(rows, H, d, 11, 1.5f);
+    qk_tensor k(keys, Hkv, d, 12);
+    std::vector<index_t> pos{keys - 100, 40, 600, keys - 1};
+    const ops::attention_mode mode{causal, false};
+    std::vector<float> full(std::size_t(H * rows * keys));
+    const vtr::tensor_view<float, 3> fv(full.data(), {H, rows, keys});
+    ops::attention_rows(q.view, k.view, vtr::view_of(pos), mode, fv, ws);
+    const auto lse = ops::ref::attention_lse(q.view, k.view, pos, mode);
+    const vtr::tensor_view<const float, 2> lv(lse.data(), {H, rows});
+    for (auto [cb, ce] : {std::array<index_t, 2>{35, 611}, {0, keys}, {600, 601}, {640, 651}, {10, 10}}) {
+      INFO("causal " << causal << " columns [" << cb << ", " << ce << ")");
+      std::vector<float> part(std::size_t(H * rows * (ce - cb)), -1.0f);
+      const vtr::tensor_view<float, 3> pv(part.data(), {H, rows, ce - cb});
+      REQUIRE(ops::try_attention_rows(q.view, k.view, vtr::view_of(pos), mode, lv, cb, ce, pv, ws).ok());
+      for (index_t h = 0; h < H; ++h)
+        for (index_t r = 0; r < rows; ++r)
+          for (index_t j = cb; j < ce; ++j) {
+            const float f = fv(h, r, j), p = pv(h, r, j - cb);
+            if (causal && j > pos[std::size_t(r)]) CHECK(p == 0.0f);
+            CHECK(std::abs(double(p) - double(f)) <= 2e-4 * double(f) + 1e-9);
+          }
+    }
+  }
+}
+
+TEST_CASE("attention_rows: nonfinite_to_zero, non-causal without positions") {
+  vtr::workspace ws;
+  // z = [inf, 0, 0] in fp32 → with nonfinite_to_zero every logit is 0 → uniform.
+  std::vector<float> qs{1e30f}, ks{1e30f, 0.0f, 0.0f}, ob(3);
+  const vtr::tensor_view<const float, 3> qv(qs.data(), {1, 1, 1}), kv(ks.data(), {3, 1, 1});
+  const vtr::tensor_view<float, 3> out(ob.data(), {1, 1, 3});
+  ops::attention_rows(qv, kv, {}, ops::attention_mode{false, true}, out, ws);
+  for (float p : ob) CHECK(p == Approx(1.0f / 3.0f));
+}
+
+TEST_CASE("attention_rows: errors name the argument, output untouched") {
+  vtr::workspace ws;
+  qk_tensor q(2, 6, 8, 1), k(10, 4, 8, 2), k2(10, 3, 7, 3);
+  std::vector<index_t> pos{3, 9};
+  std::vector<float> ob(6 * 2 * 10, -1.0f);
+  const vtr::tensor_view<float, 3> out(ob.data(), {6, 2, 10});
+  auto st = ops::try_attention_rows(q.view, k.view, vtr::view_of(pos), {}, out, ws);  // 6 heads vs 4 kv heads
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "multiple"));
+  CHECK(contains_text(st.message(), "'q'"));
+  st = ops::try_attention_rows(q.view, k2.view, vtr::view_of(pos), {}, out, ws);  // d 8 vs 7
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "'k'"));
+  qk_tensor k3(10, 3, 8, 4);
+  std::vector<index_t> far{3, 10};
+  st = ops::try_attention_rows(q.view, k3.view, vtr::view_of(far), {}, out, ws);
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "'row_positions'"));
+  st = ops::try_attention_rows(q.view, k3.view, {}, {}, out, ws);  // causal needs positions
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "'row_positions'"));
+  const vtr::tensor_view<float, 3> bad(ob.data(), {6, 2, 9});
+  st = ops::try_attention_rows(q.view, k3.view, vtr::view_of(pos), {}, bad, ws);
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "'out'"));
+  CHECK(ob == std::vector<float>(ob.size(), -1.0f));
+  // Output overlapping q.
+  std::vector<float> shared(6 * 2 * 10 + 200, 0.5f);
+  const vtr::tensor_view<const float, 3> qa(shared.data(), {2, 6, 8});
+  const vtr::tensor_view<float, 3> oa(shared.data() + 50, {6, 2, 10});
+  st = ops::try_attention_rows(qa, k3.view, vtr::view_of(pos), {}, oa, ws);
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "overlaps"));
+  // LSE form: bad range, bad lse shape.
+  std::vector<float> lse(6 * 2, 0.0f);
+  const vtr::tensor_view<const float, 2> lv(lse.data(), {6, 2}), lbad(lse.data(), {2, 6});
+  const vtr::tensor_view<float, 3> po(ob.data(), {6, 2, 4});
+  st = ops::try_attention_rows(q.view, k3.view, vtr::view_of(pos), {}, lv, 8, 12, po, ws);
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "'col_end'"));
+  st = ops::try_attention_rows(q.view, k3.view, vtr::view_of(pos), {}, lbad, 2, 6, po, ws);
+  REQUIRE(!st.ok());
+  CHECK(contains_text(st.message(), "'lse'"));
+  CHECK_THROWS_AS(ops::attention_rows(q.view, k.view, vtr::view_of(pos), {}, out, ws), vtr::invalid_input);
+}

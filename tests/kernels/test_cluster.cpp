@@ -1,0 +1,318 @@
+// ops/cluster.hpp: DPC-kNN and the cluster-mean plan (ALGORITHMS §2.8), refine_clusters (ALGORITHMS §2.10).
+#include "catch.hpp"
+
+#include <vtr/core/apply.hpp>
+#include <vtr/io/npy.hpp>
+#include <vtr/ops/cluster.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+using vtr::index_t;
+
+namespace {
+
+std::vector<float> random_vec(std::size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+index_t json_int(const std::string& js, const std::string& key) {
+  const auto at = js.find("\"" + key + "\":");
+  REQUIRE(at != std::string::npos);
+  return static_cast<index_t>(std::stoll(js.substr(at + key.size() + 3)));
+}
+
+std::filesystem::path golden_dir() {
+  if (const char* e = std::getenv("VTR_GOLDEN_DIR")) return e;
+  return VTR_GOLDEN_DIR;
+}
+
+std::vector<float> merged_rows(const vtr::plan& p, const vtr::matrix_view<const float>& x) {
+  std::vector<float> out(static_cast<std::size_t>(p.size() * x.extent(1)));
+  vtr::apply(p, x, vtr::matrix_view<float>(out.data(), {p.size(), x.extent(1)}));
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// §2.8 DPC-kNN
+
+TEST_CASE("dpc_knn: ALGORITHMS §2.8 Example 1") {
+  const std::vector<float> xs = {0, 0, 0.1f, 0, 0, 0.13f, 0.11f, 0.12f, 5, 5, 5.1f, 5, 5, 5.2f, 9, 0};
+  const vtr::matrix_view<const float> x(xs.data(), {8, 2});
+  vtr::workspace ws;
+  vtr::ops::dpc_result r;
+  vtr::ops::dpc_knn(x, {3, 3}, {}, r, ws);
+  const double rho[] = {.995527, .995925, .995162, .995560, .991701, .990050, .985112, 1.32e-6};
+  const double delta[] = {.070711, 6.364625, .078102, .085147, 4.885003, .070711, .141421, 4.483860};
+  for (int i = 0; i < 8; ++i) {
+    CAPTURE(i);
+    CHECK(r.density[i] == Approx(rho[i]).epsilon(i == 7 ? 1e-2 : 2e-6));
+    CHECK(r.score[i] == Approx(rho[i] * delta[i]).epsilon(i == 7 ? 1e-2 : 1e-5));
+  }
+  CHECK(r.centers == std::vector<index_t>{1, 4, 6});
+  CHECK(r.labels == std::vector<index_t>{0, 0, 0, 0, 1, 1, 2, 1});
+
+  vtr::plan p;
+  vtr::ops::make_cluster_plan(vtr::view_of(r.labels), vtr::view_of(r.centers), 0.0f, p);
+  CHECK(p.origin == r.centers);
+  const auto y = merged_rows(p, x);
+  const float want[] = {0.0525f, 0.0625f, 6.366667f, 3.333333f, 5.0f, 5.2f};
+  for (int i = 0; i < 6; ++i) CHECK(y[i] == Approx(want[i]).epsilon(1e-5));
+  CHECK(y[4] == 5.0f);  // a singleton with eps = 0 is an exact copy
+  CHECK(y[5] == 5.2f);
+}
+
+TEST_CASE("dpc_knn: ALGORITHMS §2.8 Example 2 (SparseVLM form, k = c, eps = 1e-6)") {
+  const std::vector<float> xs = {0, 0, 0.1f, 0, 0, 0.1f, 5, 5, 5.1f, 5, 10, 0, 10, 0.2f};
+  const vtr::matrix_view<const float> x(xs.data(), {7, 2});
+  vtr::workspace ws;
+  vtr::ops::dpc_result r;
+  vtr::ops::dpc_knn(x, {3, 3}, {}, r, ws);
+  const double rho[] = {0.99667, 0.99501, 0.99501, 3.33e-4, 3.92e-4, 2.82e-4, 3.90e-4};
+  for (int i = 0; i < 7; ++i) CHECK(r.density[i] == Approx(rho[i]).epsilon(3e-3));
+  CHECK(r.density[1] == r.density[2]);  // an exact density tie, resolved by the §0.4 rule
+  CHECK(r.centers == std::vector<index_t>{0, 1, 2});
+  CHECK(r.labels == std::vector<index_t>{0, 1, 2, 1, 1, 1, 1});
+  vtr::plan p;
+  vtr::ops::make_cluster_plan(vtr::view_of(r.labels), 3, 1e-6f, p);
+  CHECK(p.appended_rows() == 3);
+  const auto y = merged_rows(p, x);
+  CHECK(y[0] == 0.0f);
+  CHECK(y[1] == 0.0f);
+  CHECK(y[2] == Approx(6.04f).epsilon(1e-5));
+  CHECK(y[3] == Approx(2.04f).epsilon(1e-5));
+  CHECK(y[4] == 0.0f);
+  CHECK(y[5] == Approx(0.1f / (1.0f + 1e-6f)).epsilon(1e-7));  // singleton: x / (1 + 1e-6)
+}
+
+TEST_CASE("dpc_knn: clamps k and M, jitter, errors") {
+  const std::vector<float> xs = {0, 0, 0.1f, 0, 0, 0.13f, 5, 5};
+  const vtr::matrix_view<const float> x(xs.data(), {4, 2});
+  vtr::workspace ws;
+  vtr::ops::dpc_result r;
+  vtr::ops::dpc_knn(x, {9, 99}, {}, r, ws);  // k → 4, M → 4: every point a centre
+  CHECK(r.centers.size() == 4);
+  for (index_t m = 0; m < 4; ++m) CHECK(r.labels[r.centers[m]] == m);
+  vtr::ops::dpc_knn(x, {0, 2}, {}, r, ws);  // M → 1
+  CHECK(r.centers.size() == 1);
+  CHECK(r.labels == std::vector<index_t>(4, 0));
+
+  // Jitter adds 1e-6·u to the density.
+  vtr::ops::dpc_result r0, r1;
+  const std::vector<float> u = {0.5f, 0.25f, 0.0f, 0.999f};
+  vtr::ops::dpc_knn(x, {2, 2}, {}, r0, ws);
+  vtr::ops::dpc_knn(x, {2, 2}, vtr::view_of(u), r1, ws);
+  for (int i = 0; i < 4; ++i) CHECK(r1.density[i] == Approx(r0.density[i] + u[i] * 1e-6f).margin(1e-9));
+
+  const std::vector<float> bad_u = {0.5f, 1.5f, 0, 0}, short_u = {0.1f};
+  auto s = vtr::ops::try_dpc_knn(x, {2, 2}, vtr::view_of(bad_u), r, ws);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'jitter'"));
+  s = vtr::ops::try_dpc_knn(x, {2, 2}, vtr::view_of(short_u), r, ws);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "[1]"));
+  s = vtr::ops::try_dpc_knn(x, {2, 0}, {}, r, ws);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "k"));
+  s = vtr::ops::try_dpc_knn(vtr::matrix_view<const float>(xs.data(), {0, 2}), {2, 2}, {}, r, ws);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'x'"));
+  std::vector<float> nan_x = xs;
+  nan_x[3] = std::nanf("");
+  vtr::ops::dpc_result untouched;
+  CHECK_THROWS_AS(vtr::ops::dpc_knn(vtr::matrix_view<const float>(nan_x.data(), {4, 2}), {2, 2}, {}, untouched, ws),
+                  vtr::invalid_input);
+  CHECK(untouched.labels.empty());
+}
+
+TEST_CASE("dpc_knn matches the scalar reference on random points (direct and Gram distances)") {
+  vtr::workspace ws;
+  for (index_t n : {index_t(1), index_t(7), index_t(17), index_t(40), index_t(144)}) {
+    for (index_t c : {index_t(7), index_t(17), index_t(577)}) {
+      CAPTURE(n, c);
+      const index_t pitch = c + 3;
+      auto buf = random_vec(static_cast<std::size_t>(n * pitch), unsigned(n * 31 + c));
+      const vtr::matrix_view<const float> x(buf.data(), {n, c}, {pitch, 1});
+      const auto jitter = random_vec(static_cast<std::size_t>(n), 77, 0.0f, 0.999f);
+      const index_t m = std::max<index_t>(1, n / 3);
+      std::vector<float> dense(static_cast<std::size_t>(n * c));
+      for (index_t i = 0; i < n; ++i) std::copy(x.row(i), x.row(i) + c, dense.begin() + i * c);
+      const auto want = vtr::ops::ref::dpc_knn(vtr::matrix_view<const float>(dense.data(), {n, c}), m, 7, jitter);
+      for (auto form : {vtr::ops::distance_form::direct, vtr::ops::distance_form::gram}) {
+        vtr::ops::dpc_result got;
+        vtr::ops::dpc_params prm{m, 7, form};
+        vtr::ops::dpc_knn(x, prm, vtr::view_of(jitter), got, ws);
+        for (index_t i = 0; i < n; ++i) {
+          REQUIRE(got.density[i] == Approx(want.density[i]).epsilon(1e-5));
+          REQUIRE(got.score[i] == Approx(want.score[i]).epsilon(form == vtr::ops::distance_form::direct ? 1e-5 : 1e-4));
+        }
+        CHECK(got.centers == want.centers);
+        CHECK(got.labels == want.labels);
+      }
+    }
+  }
+}
+
+TEST_CASE("make_cluster_plan: sources are the members in ascending order; errors name the problem") {
+  const std::vector<index_t> labels = {1, 0, 1, 2, 0};
+  vtr::plan p;
+  vtr::ops::make_cluster_plan(vtr::view_of(labels), 3, 0.0f, p);
+  REQUIRE(vtr::validate_plan(p).ok());
+  CHECK(p.offsets == std::vector<index_t>{0, 2, 4, 5});
+  CHECK(p.sources == std::vector<index_t>{1, 4, 0, 2, 3});
+  CHECK(p.divisors == std::vector<float>{2, 2, 1});
+  CHECK(p.origin == std::vector<index_t>(3, vtr::plan::appended));
+
+  vtr::plan keep = vtr::plan::select(2, {0, 1});
+  auto s = vtr::ops::try_make_cluster_plan(vtr::view_of(labels), 4, 0.0f, keep);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "cluster 3"));
+  s = vtr::ops::try_make_cluster_plan(vtr::view_of(labels), 2, 0.0f, keep);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'labels'"));
+  const std::vector<index_t> bad_centers = {0, 7, 3};
+  s = vtr::ops::try_make_cluster_plan(vtr::view_of(labels), vtr::view_of(bad_centers), 0.0f, keep);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'centers'"));
+  CHECK(keep.size() == 2);  // untouched
+  CHECK(keep.is_selection());
+}
+
+TEST_CASE("dpc_knn reproduces the golden cases (ad-hoc check; the replay harness is the formal one)") {
+  const auto root = golden_dir() / "dpc_knn.cluster";
+  if (!std::filesystem::exists(root)) {
+    WARN("golden cases not found under " << root.string() << "; skipped");
+    return;
+  }
+  vtr::workspace ws;
+  int cases = 0;
+  for (const auto& e : std::filesystem::directory_iterator(root)) {
+    const auto dir = e.path();
+    CAPTURE(dir.string());
+    const std::string js = read_text(dir / "case.json");
+    const bool sparsevlm = contains(js, "\"sparsevlm\"");
+    const index_t m = json_int(js, "cluster_num"), k = json_int(js, "k");
+    const auto xa = vtr::read_npy(dir / "in_x.npy");
+    const auto jitter = vtr::read_npy(dir / "in_jitter.npy").to_float();
+    const auto x = xa.as_view<const float, 2>();
+    vtr::ops::dpc_result r;
+    vtr::ops::dpc_knn(x, {m, k}, vtr::view_of(jitter), r, ws);
+    const auto to_idx = [](const std::vector<std::int64_t>& v) { return std::vector<index_t>(v.begin(), v.end()); };
+    CHECK(r.labels == to_idx(vtr::read_npy(dir / "out_labels.npy").to_int64()));
+    CHECK(r.centers == to_idx(vtr::read_npy(dir / "out_centers.npy").to_int64()));
+    const auto dens = vtr::read_npy(dir / "out_density.npy").to_float();
+    const auto score = vtr::read_npy(dir / "out_score.npy").to_float();
+    for (std::size_t i = 0; i < dens.size(); ++i) {
+      CHECK(std::fabs(r.density[i] - dens[i]) <= 1e-6f + 1e-5f * std::fabs(dens[i]));
+      CHECK(std::fabs(r.score[i] - score[i]) <= 1e-5f + 1e-4f * std::fabs(score[i]));
+    }
+    vtr::plan p;
+    vtr::ops::make_cluster_plan(vtr::view_of(r.labels), vtr::view_of(r.centers), sparsevlm ? 1e-6f : 0.0f, p);
+    const auto y = merged_rows(p, x);
+    const auto want = vtr::read_npy(dir / "out_merged.npy").to_float();
+    REQUIRE(y.size() == want.size());
+    for (std::size_t i = 0; i < y.size(); ++i) CHECK(std::fabs(y[i] - want[i]) <= 1e-6f + 1e-5f * std::fabs(want[i]));
+    ++cases;
+  }
+  CHECK(cases == 5);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// §2.10 refine_clusters
+
+TEST_CASE("refine_clusters and segment_lengths: every row of the ALGORITHMS §2.10 table") {
+  struct row {
+    std::vector<index_t> in, refined, lengths;
+  };
+  const std::vector<row> table = {
+      {{0, 0, 1, 1, 0, 0, 2, 2}, {0, 0, 1, 1, 0, 0, 2, 2}, {2, 2, 2, 2}},
+      {{0, 0, 0, 1, 0, 2, 2, 2}, {0, 0, 0, 0, 0, 2, 2, 2}, {5, 3}},
+      {{0, 1, 0, 1, 0, 1}, {0, 0, 0, 0, 0, 0}, {6}},
+      {{3, 3, 1, 2, 2, 2, 1, 1, 1, 1}, {3, 3, 2, 2, 2, 2, 1, 1, 1, 1}, {2, 4, 4}},
+      {{0, 0, 1, 2, 2, 0, 0, 0}, {2, 2, 2, 2, 2, 0, 0, 0}, {5, 3}},
+      {{2, 0, 0, 0, 1, 1, 1, 2}, {0, 0, 0, 0, 1, 1, 1, 1}, {4, 4}},
+      {{1, 1, 1, 1}, {1, 1, 1, 1}, {4}},
+      {{5}, {0}, {1}},  // F = 1: a label whose longest run is 1 loses its frame; no neighbour → 0
+      {{}, {}, {}},
+  };
+  for (const auto& t : table) {
+    CAPTURE(t.in);
+    std::vector<index_t> out(t.in.size(), -7);
+    vtr::ops::refine_clusters(vtr::view_of(t.in), vtr::view_of(out));
+    CHECK(out == t.refined);
+    CHECK(vtr::ops::segment_lengths(vtr::view_of(std::as_const(out))) == t.lengths);
+  }
+}
+
+TEST_CASE("refine_clusters: properties on random labels; errors") {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    const auto f = static_cast<std::size_t>(2 + trial % 30);
+    std::uniform_int_distribution<int> d(0, 1 + trial % 5);
+    std::vector<index_t> in(f), out(f);
+    for (auto& v : in) v = d(rng);
+    vtr::ops::refine_clusters(vtr::view_of(std::as_const(in)), vtr::view_of(out));
+    const auto len = vtr::ops::segment_lengths(vtr::view_of(std::as_const(out)));
+    index_t total = 0;
+    for (index_t l : len) {
+      CHECK(l >= 2);  // §2.10: every final segment has length ≥ 2 unless F = 1
+      total += l;
+    }
+    CHECK(total == static_cast<index_t>(f));
+    for (index_t v : out) CHECK(v >= 0);
+  }
+  const std::vector<index_t> in = {0, 1, -1};
+  std::vector<index_t> out(3, 9), short_out(2);
+  auto s = vtr::ops::try_refine_clusters(vtr::view_of(in), vtr::view_of(out));
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'labels'"));
+  CHECK(out == std::vector<index_t>(3, 9));
+  const std::vector<index_t> ok = {0, 1, 1};
+  s = vtr::ops::try_refine_clusters(vtr::view_of(ok), vtr::view_of(short_out));
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'refined'"));
+}
+
+TEST_CASE("refine_clusters reproduces the golden cases") {
+  const auto root = golden_dir() / "prunevid.refine";
+  if (!std::filesystem::exists(root)) {
+    WARN("golden cases not found under " << root.string() << "; skipped");
+    return;
+  }
+  int cases = 0;
+  for (const auto& e : std::filesystem::directory_iterator(root)) {
+    const auto dir = e.path();
+    CAPTURE(dir.string());
+    const auto in64 = vtr::read_npy(dir / "in_labels.npy").to_int64();
+    const std::vector<index_t> in(in64.begin(), in64.end());
+    std::vector<index_t> out(in.size());
+    vtr::ops::refine_clusters(vtr::view_of(in), vtr::view_of(out));
+    const auto want = vtr::read_npy(dir / "out_refined.npy").to_int64();
+    const auto want_len = vtr::read_npy(dir / "out_segment_lengths.npy").to_int64();
+    CHECK(out == std::vector<index_t>(want.begin(), want.end()));
+    CHECK(vtr::ops::segment_lengths(vtr::view_of(std::as_const(out))) == std::vector<index_t>(want_len.begin(), want_len.end()));
+    ++cases;
+  }
+  CHECK(cases == 5);
+}
