@@ -4,7 +4,19 @@
 
 #include "tensor_view.hpp"
 
+// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (used by GEMM packing: every
+// lane it warns about is written by the unpack intrinsics). GCC checks the pragma state where Eigen's
+// packet code is declared, so the suppression wraps the inclusion of Eigen; every vtr header reaches
+// Eigen through this one.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #include <type_traits>
 

@@ -112,6 +112,20 @@ struct plan {
   }
 };
 
+/// The selection over a sequence [prefix | span | suffix] that keeps every prefix and suffix row and, in
+/// the span, the span-relative rows kept_rel[0 … n_kept) (ascending). This is the sequence plan of every
+/// intra-LLM selection (FastV, VScan stage 2, Fit&Prune, PruneVid stage 2, …). kept_rel is not validated:
+/// callers pass their own top-k output.
+inline void select_in_sequence(index_t prefix, index_t span, index_t suffix, const index_t* kept_rel, index_t n_kept,
+                               plan& out) {
+  out.reset(prefix + span + suffix);
+  out.origin.resize(static_cast<std::size_t>(prefix + n_kept + suffix));
+  index_t* o = out.origin.data();
+  for (index_t i = 0; i < prefix; ++i) *o++ = i;
+  for (index_t i = 0; i < n_kept; ++i) *o++ = prefix + kept_rel[i];
+  for (index_t i = prefix + span; i < prefix + span + suffix; ++i) *o++ = i;
+}
+
 /// Checks a plan's internal consistency (used at apply() and by the property tests).
 inline status validate_plan(const plan& p) {
   const index_t rows = p.size();
@@ -138,6 +152,36 @@ inline status validate_plan(const plan& p) {
   for (index_t s : p.sources)
     if (s < 0 || s >= p.input_rows) return fail("plan source ", s, " outside the input's ", p.input_rows, " rows");
   return {};
+}
+
+/// A plan over a span expanded to the whole sequence [prefix | span | suffix]: the prefix rows, the span
+/// plan's rows shifted by `prefix` (merges and appended rows included), then the suffix rows.
+inline status try_embed_in_sequence(const plan& span, index_t prefix, index_t suffix, plan& out) {
+  VTR_TRY(validate_plan(span));
+  if (prefix < 0 || suffix < 0) return fail("arguments 'prefix' = ", prefix, ", 'suffix' = ", suffix, " must be >= 0");
+  const index_t v = span.input_rows;
+  plan p;
+  p.reset(prefix + v + suffix);
+  for (index_t i = 0; i < prefix; ++i) p.add_copy(i);
+  std::vector<index_t> src;
+  for (index_t r = 0; r < span.size(); ++r) {
+    const index_t o = span.origin[r] == plan::appended ? plan::appended : prefix + span.origin[r];
+    if (span.is_selection()) {
+      p.add_copy(o);
+      continue;
+    }
+    src.clear();
+    for (index_t t = span.offsets[r]; t < span.offsets[r + 1]; ++t) src.push_back(prefix + span.sources[t]);
+    p.add_merge(o, src.data(), static_cast<index_t>(src.size()), span.weights.data() + span.offsets[r], span.divisors[r]);
+  }
+  for (index_t i = 0; i < suffix; ++i) p.add_copy(prefix + v + i);
+  out = std::move(p);
+  return {};
+}
+inline plan embed_in_sequence(const plan& span, index_t prefix, index_t suffix) {
+  plan p;
+  raise_if_error(try_embed_in_sequence(span, prefix, suffix, p));
+  return p;
 }
 
 VTR_NAMESPACE_END

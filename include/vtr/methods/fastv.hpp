@@ -140,11 +140,7 @@ class select {
     VTR_ASSERT(got.value() == n_keep);
 
     // keep = [0, start) ∪ (top + start) ∪ [start + N_img, L), ascending (fv-hf.py:1084-1086).
-    out.reset(L);
-    out.origin.reserve(static_cast<std::size_t>(L - n_img + n_keep));
-    for (index_t i = 0; i < start; ++i) out.origin.push_back(i);
-    for (index_t i = 0; i < n_keep; ++i) out.origin.push_back(start + top[i]);
-    for (index_t i = start + n_img; i < L; ++i) out.origin.push_back(i);
+    select_in_sequence(start, n_img, L - start - n_img, top, n_keep, out);
     if (extra) {
       extra->image_scores.assign(scores, scores + n_img);
       extra->kept_image_rel.assign(top, top + n_keep);
@@ -181,7 +177,7 @@ class select {
   static status check_span(index_t seq_len, index_t start, index_t count) {
     if (seq_len < 0) return fail("sequence length ", seq_len, " must be non-negative");
     if (start < 0 || count < 0 || start > seq_len || count > seq_len - start)
-      return fail("image span [", start, ", ", start + count, ") (arguments 'image_start', 'image_count') is not inside the ",
+      return fail("image span ", span_text{start, count}, " (arguments 'image_start', 'image_count') is not inside the ",
                   seq_len, " attention keys");
     return {};
   }

@@ -591,7 +591,7 @@ class stage2 {
     if (rows < 1) return fail("argument 'attention' has no query rows");
     const index_t img0 = in.image_start, nv = in.image_count;
     if (img0 < 0 || nv < 0 || img0 > S || nv > S - img0)
-      return fail("visual span [", img0, ", ", img0 + nv, ") (arguments 'image_start', 'image_count') is not inside the ", S,
+      return fail("visual span ", span_text{img0, nv}, " (arguments 'image_start', 'image_count') is not inside the ", S,
                   " attention keys");
     const index_t qr = in.query_row < 0 ? rows - 1 : in.query_row;
     if (p_.query == query_rows::single && qr >= rows)
@@ -615,11 +615,7 @@ class stage2 {
     if (!got) return got.error();
     VTR_ASSERT(got.value() == n_keep);
 
-    out.reset(S);
-    out.origin.reserve(static_cast<std::size_t>(S - nv + n_keep));
-    for (index_t i = 0; i < img0; ++i) out.origin.push_back(i);
-    for (index_t i = 0; i < n_keep; ++i) out.origin.push_back(img0 + top[i]);
-    for (index_t i = img0 + nv; i < S; ++i) out.origin.push_back(i);
+    select_in_sequence(img0, nv, S - img0 - nv, top, n_keep, out);
     if (extra) {
       extra->scores.assign(scores, scores + nv);
       extra->kept_rel.assign(top, top + n_keep);

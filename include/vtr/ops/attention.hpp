@@ -11,20 +11,6 @@
 // the requested key columns [col_begin, col_end) need computing: p = exp(z − lse) (§2.1 LSE shortcut).
 #pragma once
 
-// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (used by the GEMM packing:
-// every lane it warns about is written by the unpack intrinsics). GCC checks the pragma state where
-// Eigen's packet code is *declared*, so the suppression must wrap the first inclusion of Eigen; it is
-// effective when this header is the first to include Eigen in a translation unit.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "../config.hpp"
 #include "../core/eigen.hpp"
 #include "../core/error.hpp"

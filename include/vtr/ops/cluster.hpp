@@ -2,19 +2,8 @@
 // refine_clusters / segment lengths (ALGORITHMS §2.10).
 #pragma once
 
-// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (GEMM/SYRK packing); the
-// suppression must wrap the first inclusion of Eigen in a translation unit (see ops/attention.hpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "../config.hpp"
+#include "../core/eigen.hpp"
 #include "../core/error.hpp"
 #include "../core/plan.hpp"
 #include "../core/tensor_view.hpp"

@@ -3,18 +3,6 @@
 // then writes the merged rows for any tensor sharing the token axis.
 #pragma once
 
-// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (GEMM/SYRK packing); the
-// suppression must wrap the first inclusion of Eigen in a translation unit (see ops/attention.hpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "../config.hpp"
 #include "../core/eigen.hpp"
 #include "../core/error.hpp"

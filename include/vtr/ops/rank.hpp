@@ -6,10 +6,10 @@
 #pragma once
 
 #include "../config.hpp"
+#include "../core/eigen.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor_view.hpp"
 
-#include <Eigen/Core>
 #include <Eigen/SVD>
 
 #include <algorithm>

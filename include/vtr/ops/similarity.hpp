@@ -5,24 +5,14 @@
 // (ALGORITHMS §5.4: "use GEMM or a symmetric rank-k update, not per-pair loops").
 #pragma once
 
-// GCC 12 reports a false -Wuninitialized inside Eigen's AVX-512 ptranspose (GEMM/SYRK packing); the
-// suppression must wrap the first inclusion of Eigen in a translation unit (see ops/attention.hpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "../config.hpp"
 #include "../core/eigen.hpp"
 #include "../core/error.hpp"
+#include "../core/half.hpp"
 #include "../core/tensor_view.hpp"
 #include "../core/workspace.hpp"
 #include "../simd/simd.hpp"
+#include "convert.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -94,35 +84,38 @@ inline void pairwise_distances(const matrix_view<const float>& x, const matrix_v
 // ---------------------------------------------------------------------------------------------------
 // SIMD vector kernels on contiguous rows.
 
-/// Σ a[i]·b[i] over n contiguous floats.
-template <class Arch = simd::default_arch>
-float dot(const float* a, const float* b, index_t n) noexcept {
+/// Σ a[i]·b[i] over n contiguous elements. T and U are float, vtr::float16 or vtr::bfloat16 (each side
+/// on its own: e.g. an fp32 query against bf16 keys); half values are widened on load, the sum is fp32,
+/// so the result equals dot() of the float-converted rows bit for bit.
+template <class Arch = simd::default_arch, class T, class U>
+float dot(const T* a, const U* b, index_t n) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   // Four independent accumulators hide the FMA latency.
   B s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
   index_t i = 0;
   for (; i + 4 * L <= n; i += 4 * L) {
-    s0 = simd::fma(simd::load<float, Arch>(a + i), simd::load<float, Arch>(b + i), s0);
-    s1 = simd::fma(simd::load<float, Arch>(a + i + L), simd::load<float, Arch>(b + i + L), s1);
-    s2 = simd::fma(simd::load<float, Arch>(a + i + 2 * L), simd::load<float, Arch>(b + i + 2 * L), s2);
-    s3 = simd::fma(simd::load<float, Arch>(a + i + 3 * L), simd::load<float, Arch>(b + i + 3 * L), s3);
+    s0 = simd::fma(simd::load_as_float<Arch>(a + i), simd::load_as_float<Arch>(b + i), s0);
+    s1 = simd::fma(simd::load_as_float<Arch>(a + i + L), simd::load_as_float<Arch>(b + i + L), s1);
+    s2 = simd::fma(simd::load_as_float<Arch>(a + i + 2 * L), simd::load_as_float<Arch>(b + i + 2 * L), s2);
+    s3 = simd::fma(simd::load_as_float<Arch>(a + i + 3 * L), simd::load_as_float<Arch>(b + i + 3 * L), s3);
   }
-  for (; i + L <= n; i += L) s0 = simd::fma(simd::load<float, Arch>(a + i), simd::load<float, Arch>(b + i), s0);
+  for (; i + L <= n; i += L) s0 = simd::fma(simd::load_as_float<Arch>(a + i), simd::load_as_float<Arch>(b + i), s0);
   float s = simd::reduce_add<float, Arch>((s0 + s1) + (s2 + s3));
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += to_float(a[i]) * to_float(b[i]);
   return s;
 }
 
-/// ‖a‖² over n contiguous floats.
-template <class Arch = simd::default_arch>
-float squared_norm(const float* a, index_t n) noexcept {
+/// ‖a‖² over n contiguous elements (float, float16 or bfloat16; fp32 sum).
+template <class Arch = simd::default_arch, class T>
+float squared_norm(const T* a, index_t n) noexcept {
   return dot<Arch>(a, a, n);
 }
 
-/// ALGORITHMS §0.7 cosine: x·y / sqrt(max(‖x‖²‖y‖², 1e-16)); a zero vector has cosine 0.
-template <class Arch = simd::default_arch>
-float cosine(const float* a, const float* b, index_t n) noexcept {
+/// ALGORITHMS §0.7 cosine: x·y / sqrt(max(‖x‖²‖y‖², 1e-16)); a zero vector has cosine 0. Element types
+/// as for dot().
+template <class Arch = simd::default_arch, class T, class U>
+float cosine(const T* a, const U* b, index_t n) noexcept {
   const float w12 = dot<Arch>(a, b, n), w1 = squared_norm<Arch>(a, n), w2 = squared_norm<Arch>(b, n);
   return w12 / std::sqrt(std::max(w1 * w2, cosine_eps_squared));
 }
@@ -216,6 +209,44 @@ status try_l2_normalize_rows(const matrix_view<const float>& x, float eps, const
 }
 template <class Arch = simd::default_arch>
 void l2_normalize_rows(const matrix_view<const float>& x, float eps, const matrix_view<float>& out) {
+  raise_if_error(try_l2_normalize_rows<Arch>(x, eps, out));
+}
+
+namespace detail {
+/// Half rows: widen each row into out, then normalise it there — the same norm and divisions as the
+/// float overload on the converted rows (bit-identical), with the half input read once.
+template <class Arch, class T>
+status l2_normalize_half_rows(const matrix_view<const T>& x, float eps, const matrix_view<float>& out) {
+  VTR_TRY(validate_view("x", x));
+  VTR_TRY(expect_shape("out", out, {x.extent(0), x.extent(1)}));
+  VTR_TRY(expect_no_alias("out", out, "x", x));
+  if (!(eps >= 0.0f) || !std::isfinite(eps)) return fail("argument 'eps' must be finite and >= 0 (got ", eps, ")");
+  const index_t c = x.extent(1);
+  for (index_t i = 0; i < x.extent(0); ++i) {
+    float* o = out.row(i);
+    convert_row<Arch>(x.row(i), o, c);
+    const float d = std::max(std::sqrt(squared_norm<Arch>(o, c)), eps);
+    divide_row<Arch>(o, d, o, c);
+  }
+  return {};
+}
+}  // namespace detail
+
+/// The same on float16 / bfloat16 rows, written as fp32 into a disjoint `out` of the same shape.
+template <class Arch = simd::default_arch>
+status try_l2_normalize_rows(const matrix_view<const float16>& x, float eps, const matrix_view<float>& out) {
+  return detail::l2_normalize_half_rows<Arch>(x, eps, out);
+}
+template <class Arch = simd::default_arch>
+status try_l2_normalize_rows(const matrix_view<const bfloat16>& x, float eps, const matrix_view<float>& out) {
+  return detail::l2_normalize_half_rows<Arch>(x, eps, out);
+}
+template <class Arch = simd::default_arch>
+void l2_normalize_rows(const matrix_view<const float16>& x, float eps, const matrix_view<float>& out) {
+  raise_if_error(try_l2_normalize_rows<Arch>(x, eps, out));
+}
+template <class Arch = simd::default_arch>
+void l2_normalize_rows(const matrix_view<const bfloat16>& x, float eps, const matrix_view<float>& out) {
   raise_if_error(try_l2_normalize_rows<Arch>(x, eps, out));
 }
 

@@ -194,12 +194,7 @@ class stage2 {
     }
 
     // ---- emit ----
-    out.reset(L);
-    out.origin.resize(static_cast<std::size_t>(P + kv + Nt));
-    index_t* o = out.origin.data();
-    for (index_t i = 0; i < P; ++i) *o++ = i;
-    for (index_t i = 0; i < kv; ++i) *o++ = P + kept[i];
-    for (index_t i = P + nv; i < L; ++i) *o++ = i;
+    select_in_sequence(P, nv, L - P - nv, kept, kv, out);
     if (extra) {
       extra->kept_rel.assign(kept, kept + kv);
       extra->topk_concat.assign(concat, concat + kv);

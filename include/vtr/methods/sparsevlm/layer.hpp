@@ -242,8 +242,8 @@ status basic_layer<V>::try_plan(const inputs& in, vtr::plan& out, workspace& ws,
     n_text = at.q.extent(0);
     heads = at.q.extent(1);
     VTR_TRY(expect_shape("attn.q_positions", at.q_positions, {n_text}));
-    if (in.v_start + v > at.k.extent(0))
-      return fail("the visual span [", in.v_start, ", ", in.v_start + v, ") does not fit the ", at.k.extent(0),
+    if (v > at.k.extent(0) || in.v_start > at.k.extent(0) - v)  // no overflow for a huge v_start
+      return fail("the visual span ", span_text{in.v_start, v}, " does not fit the ", at.k.extent(0),
                   " keys of 'attn.k' ", shape_of(at.k));
     if (V == version::v2 && at.q.extent(2) != p_.head_dim)
       return fail("argument 'attn.q' ", shape_of(at.q), " has head dimension ", at.q.extent(2), " but params.head_dim = ",
@@ -448,27 +448,7 @@ status basic_layer<V>::try_plan(const inputs& in, vtr::plan& out, workspace& ws,
 /// event's rows shifted by `prefix`, then the suffix rows (§3.2.6 re-assembly). Apply it to the layer-ℓ
 /// output hidden states; for v2 (a pure selection) apply it to the position ids too.
 inline status try_sequence_plan(const plan& visual, index_t prefix, index_t suffix, plan& out) {
-  VTR_TRY(validate_plan(visual));
-  if (prefix < 0 || suffix < 0) return fail("arguments 'prefix' = ", prefix, ", 'suffix' = ", suffix, " must be >= 0");
-  const index_t v = visual.input_rows;
-  plan p;
-  p.reset(prefix + v + suffix);
-  for (index_t i = 0; i < prefix; ++i) p.add_copy(i);
-  std::vector<index_t> src;
-  for (index_t r = 0; r < visual.size(); ++r) {
-    if (visual.is_selection() || (visual.offsets[r + 1] - visual.offsets[r] == 1 && visual.origin[r] != plan::appended &&
-                                  visual.weights[visual.offsets[r]] == 1.0f && visual.divisors[r] == 1.0f)) {
-      p.add_copy(prefix + visual.origin[r]);
-      continue;
-    }
-    src.clear();
-    for (index_t t = visual.offsets[r]; t < visual.offsets[r + 1]; ++t) src.push_back(prefix + visual.sources[t]);
-    const index_t o = visual.origin[r] == plan::appended ? plan::appended : prefix + visual.origin[r];
-    p.add_merge(o, src.data(), static_cast<index_t>(src.size()), visual.weights.data() + visual.offsets[r], visual.divisors[r]);
-  }
-  for (index_t i = 0; i < suffix; ++i) p.add_copy(prefix + v + i);
-  out = std::move(p);
-  return {};
+  return try_embed_in_sequence(visual, prefix, suffix, out);
 }
 inline plan sequence_plan(const plan& visual, index_t prefix, index_t suffix) {
   plan p;
