@@ -13,6 +13,7 @@
 
 #include "../config.hpp"
 #include "../core/error.hpp"
+#include "../core/half.hpp"
 #include "../core/tensor_view.hpp"
 #include "../core/workspace.hpp"
 #include "../simd/simd.hpp"
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 VTR_NAMESPACE_BEGIN
@@ -51,11 +53,12 @@ struct max_op {
 /// Output tile width (floats): the accumulator and scratch tiles stay in L1 while rows stream through.
 inline constexpr index_t reduce_tile = 2048;
 
-/// Pairwise Op over the M rows' values at column c (a tree keeps the dependency chains short).
-template <class Arch, class Op, int M>
-simd::batch<float, Arch> fold_tree(const float* const* p, index_t c) noexcept {
+/// Pairwise Op over the M rows' values at column c (a tree keeps the dependency chains short). T is
+/// float, float16 or bfloat16: half rows are widened on load, the fold is fp32.
+template <class Arch, class Op, int M, class T>
+simd::batch<float, Arch> fold_tree(const T* const* p, index_t c) noexcept {
   if constexpr (M == 1) {
-    return simd::load<float, Arch>(p[0] + c);
+    return simd::load_as_float<Arch>(p[0] + c);
   } else {
     constexpr int H = M / 2;
     return Op::apply(fold_tree<Arch, Op, H>(p, c), fold_tree<Arch, Op, M - H>(p + H, c));
@@ -64,8 +67,8 @@ simd::batch<float, Arch> fold_tree(const float* const* p, index_t c) noexcept {
 
 /// dst[0, n) = Op(dst (unless Init), p[0][·], …, p[M−1][·]) — M ∈ 1…8 rows folded in one pass, so the
 /// accumulator is read and written once per M input rows.
-template <class Arch, class Op, int M, bool Init>
-void fold_rows(float* dst, const float* const* p, index_t n) noexcept {
+template <class Arch, class Op, int M, bool Init, class T>
+void fold_rows(float* dst, const T* const* p, index_t n) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   auto combine = [&](index_t c) {
@@ -80,14 +83,14 @@ void fold_rows(float* dst, const float* const* p, index_t n) noexcept {
   }
   for (; c + L <= n; c += L) combine(c);
   for (; c < n; ++c) {
-    float v = p[0][c];
-    for (int j = 1; j < M; ++j) v = Op::apply(v, p[j][c]);
+    float v = to_float(p[0][c]);
+    for (int j = 1; j < M; ++j) v = Op::apply(v, to_float(p[j][c]));
     dst[c] = Init ? v : Op::apply(dst[c], v);
   }
 }
 
-template <class Arch, class Op, int M>
-void fold_rows_rt(float* dst, const float* const* p, index_t n, bool init) noexcept {
+template <class Arch, class Op, int M, class T>
+void fold_rows_rt(float* dst, const T* const* p, index_t n, bool init) noexcept {
   if (init) fold_rows<Arch, Op, M, true>(dst, p, n);
   else fold_rows<Arch, Op, M, false>(dst, p, n);
 }
@@ -96,8 +99,9 @@ void fold_rows_rt(float* dst, const float* const* p, index_t n, bool init) noexc
 /// eight at a time. Init: the first group overwrites dst instead of reading it.
 template <class Arch, class Op, class RowPtr>
 void fold_many(float* dst, index_t n, index_t count, bool init, RowPtr&& row_ptr) noexcept {
+  using T = std::remove_cv_t<std::remove_pointer_t<decltype(row_ptr(index_t(0)))>>;  // float or a half type
   constexpr int G = 8;
-  const float* p[G];
+  const T* p[G];
   index_t i = 0;
   for (; i + G <= count; i += G) {
     for (int j = 0; j < G; ++j) p[j] = row_ptr(i + j);
@@ -146,13 +150,10 @@ inline std::size_t reduce_attention_workspace_bytes(index_t cols) noexcept {
   return sizeof(float) * static_cast<std::size_t>(std::min(std::max<index_t>(cols, 1), detail::reduce_tile)) + workspace::alignment;
 }
 
-/// out[c] = row-reduce over `rows` (all rows when `rows` is empty) of head-reduce over heads of
-/// attn[h][r][c] (§2.2, §2.3; heads first). attn: [H][R][C] with a contiguous last dimension; out: [C].
-/// Errors: H = 0; no rows for mean/max (an empty sum is 0); a row index outside [0, R); shape mismatch;
-/// out overlapping attn.
-template <class Arch = simd::default_arch>
-status try_reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
-                            workspace& ws, vector_view<const index_t> rows = {}) {
+namespace detail {
+template <class Arch, class T>
+status reduce_attention_impl(tensor_view<const T, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                             workspace& ws, vector_view<const index_t> rows) {
   VTR_TRY(validate_view("attn", attn));
   const index_t H = attn.extent(0), R = attn.extent(1), C = attn.extent(2);
   VTR_TRY(expect_shape("out", out, {C}));
@@ -171,7 +172,7 @@ status try_reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row
   }
   if (C == 0) return {};
 
-  const float* base = attn.data_handle();
+  const T* base = attn.data_handle();
   const index_t sh = attn.stride(0), sr = attn.stride(1);
   auto row_id = [&](index_t i) { return all_rows ? i : rows(i); };
   float* o = out.data_handle();
@@ -192,7 +193,7 @@ status try_reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row
       else detail::fold_many<Arch, detail::add_op>(dst, w, nr * H, true, ptr);
     } else {
       for (index_t i = 0; i < nr; ++i) {
-        const float* row0 = base + row_id(i) * sr + c0;
+        const T* row0 = base + row_id(i) * sr + c0;
         auto ptr = [&](index_t hh) { return row0 + hh * sh; };
         // The first query row's head reduction goes straight into out; later ones via tmp.
         float* into = i == 0 ? dst : tmp;
@@ -208,10 +209,44 @@ status try_reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row
   }
   return {};
 }
+}  // namespace detail
+
+/// out[c] = row-reduce over `rows` (all rows when `rows` is empty) of head-reduce over heads of
+/// attn[h][r][c] (§2.2, §2.3; heads first). attn: [H][R][C] with a contiguous last dimension; out: [C].
+/// Errors: H = 0; no rows for mean/max (an empty sum is 0); a row index outside [0, R); shape mismatch;
+/// out overlapping attn.
+template <class Arch = simd::default_arch>
+status try_reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                            workspace& ws, vector_view<const index_t> rows = {}) {
+  return detail::reduce_attention_impl<Arch, float>(attn, h, r, out, ws, rows);
+}
+/// The same on half-precision attention (engines that keep probabilities in fp16/bf16): each value is
+/// widened to fp32 on load, every fold and the result are fp32 — bit-identical to the float overload on
+/// the converted block, at half the bytes read.
+template <class Arch = simd::default_arch>
+status try_reduce_attention(tensor_view<const float16, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                            workspace& ws, vector_view<const index_t> rows = {}) {
+  return detail::reduce_attention_impl<Arch, float16>(attn, h, r, out, ws, rows);
+}
+template <class Arch = simd::default_arch>
+status try_reduce_attention(tensor_view<const bfloat16, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                            workspace& ws, vector_view<const index_t> rows = {}) {
+  return detail::reduce_attention_impl<Arch, bfloat16>(attn, h, r, out, ws, rows);
+}
 
 template <class Arch = simd::default_arch>
 void reduce_attention(tensor_view<const float, 3> attn, head_reduce h, row_reduce r, vector_view<float> out, workspace& ws,
                       vector_view<const index_t> rows = {}) {
+  raise_if_error(try_reduce_attention<Arch>(attn, h, r, out, ws, rows));
+}
+template <class Arch = simd::default_arch>
+void reduce_attention(tensor_view<const float16, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                      workspace& ws, vector_view<const index_t> rows = {}) {
+  raise_if_error(try_reduce_attention<Arch>(attn, h, r, out, ws, rows));
+}
+template <class Arch = simd::default_arch>
+void reduce_attention(tensor_view<const bfloat16, 3> attn, head_reduce h, row_reduce r, vector_view<float> out,
+                      workspace& ws, vector_view<const index_t> rows = {}) {
   raise_if_error(try_reduce_attention<Arch>(attn, h, r, out, ws, rows));
 }
 

@@ -3,11 +3,41 @@
 #pragma once
 
 #include "../config.hpp"
+#include "../core/half.hpp"
 
+// GCC 12 reports a false -Wuninitialized inside AVX-512 intrinsics that start from an "undefined"
+// register (xsimd's max/min among them) once they are inlined into the half-precision folds. GCC checks
+// the pragma state where the intrinsics are declared, so the suppression wraps the inclusion of
+// <immintrin.h>; it is effective when a vtr header is the first to include it in a translation unit
+// (core/eigen.hpp does the same around Eigen). vtr's own AVX-512 intrinsics below avoid the pattern.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <xsimd/xsimd.hpp>
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#include <immintrin.h>
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <type_traits>
+#include <utility>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#define VTR_SIMD_X86 1
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
+#endif
 
 VTR_NAMESPACE_BEGIN
 namespace simd {
@@ -43,6 +73,104 @@ batch<T, Arch> load(const T* p) noexcept {
 template <class T, class Arch>
 void store(T* p, const batch<T, Arch>& b) noexcept {
   b.store_unaligned(p);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Half-precision loads: L consecutive float / float16 / bfloat16 values converted to one fp32 batch.
+// The conversion is exact (every half value is a float), so a kernel that loads through load_as_float
+// gives bit-identical results on half data and on the same data converted to float first.
+
+namespace detail {
+/// Scalar fallback: convert into an aligned buffer, then one load.
+template <class Arch, class T>
+batch<float, Arch> load_as_float_scalar(const T* p) noexcept {
+  constexpr std::size_t L = batch<float, Arch>::size;
+  alignas(64) float tmp[L];
+  for (std::size_t i = 0; i < L; ++i) tmp[i] = to_float(p[i]);
+  return batch<float, Arch>::load_aligned(tmp);
+}
+
+#if defined(VTR_SIMD_X86) && defined(__SSE2__)
+/// Four binary16 values (zero-extended into 32-bit lanes) → float, with integer and float ops only
+/// (for SSE levels without F16C). Exact, including subnormals, infinities and NaN payloads.
+inline __m128 half4_to_float_sse2(__m128i h) noexcept {
+  const __m128i sign = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16);
+  __m128i em = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x7fff)), 13);
+  const __m128i exp = _mm_and_si128(em, _mm_set1_epi32(0x0f800000));
+  em = _mm_add_epi32(em, _mm_set1_epi32((127 - 15) << 23));  // rebias
+  // inf/NaN (exponent 31): rebias once more so the float exponent is 255.
+  const __m128i infnan = _mm_cmpeq_epi32(exp, _mm_set1_epi32(0x0f800000));
+  em = _mm_add_epi32(em, _mm_and_si128(infnan, _mm_set1_epi32((128 - 16) << 23)));
+  // A NaN comes back quiet, as F16C's vcvtph2ps returns it (and float16::to_float).
+  const __m128i nan = _mm_andnot_si128(_mm_cmpeq_epi32(em, _mm_set1_epi32(0x7f800000)), infnan);
+  em = _mm_or_si128(em, _mm_and_si128(nan, _mm_set1_epi32(0x00400000)));
+  // zero/subnormal (exponent 0): m·2^-24 = (2^-14 + m·2^-24) − 2^-14, both steps exact.
+  const __m128i zden = _mm_cmpeq_epi32(exp, _mm_setzero_si128());
+  const __m128 den = _mm_sub_ps(_mm_castsi128_ps(_mm_add_epi32(em, _mm_set1_epi32(1 << 23))),
+                                _mm_castsi128_ps(_mm_set1_epi32(113 << 23)));
+  const __m128i mag = _mm_or_si128(_mm_and_si128(zden, _mm_castps_si128(den)), _mm_andnot_si128(zden, em));
+  return _mm_castsi128_ps(_mm_or_si128(mag, sign));
+}
+#endif
+}  // namespace detail
+
+/// Loads batch<float, Arch>::size consecutive elements of type T (float, vtr::float16 or vtr::bfloat16)
+/// as fp32. float16 uses F16C (`vcvtph2ps`) where the arch and the compiler flags have it (AVX-512F
+/// always does), integer ops on SSE levels without it, scalar code elsewhere; bfloat16 is a
+/// zero-extension and a 16-bit shift (what AVX-512 BF16's own bf16→fp32 conversion is, too: that
+/// extension adds no widening instruction, only fp32→bf16 and dot products).
+template <class Arch, class T>
+batch<float, Arch> load_as_float(const T* p) noexcept {
+  using B = batch<float, Arch>;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>,
+                "load_as_float reads float, vtr::float16 or vtr::bfloat16");
+  if constexpr (std::is_same_v<T, float>) {
+    return B::load_unaligned(p);
+  } else {
+#if defined(VTR_SIMD_X86)
+    const void* v = p;
+#if defined(__AVX512F__)
+    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch> && B::size == 16) {
+      // The maskz forms with a full mask compile to the plain instructions; the unmasked intrinsics
+      // start from an "undefined" register, on which GCC 12 raises a false -Wuninitialized wherever
+      // <immintrin.h> was first included without a suppression.
+      const __mmask16 all = 0xffff;
+      const __m256i h = _mm256_loadu_si256(static_cast<const __m256i*>(v));
+      if constexpr (std::is_same_v<T, float16>) return B(_mm512_maskz_cvtph_ps(all, h));
+      else return B(_mm512_castsi512_ps(_mm512_maskz_slli_epi32(all, _mm512_maskz_cvtepu16_epi32(all, h), 16)));
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (std::is_base_of_v<xsimd::avx2, Arch> && B::size == 8) {
+      const __m128i h = _mm_loadu_si128(static_cast<const __m128i*>(v));
+      if constexpr (std::is_same_v<T, bfloat16>) {
+        return B(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+      } else {
+#if defined(__F16C__)
+        return B(_mm256_cvtph_ps(h));
+#else
+        return detail::load_as_float_scalar<Arch>(p);
+#endif
+      }
+    }
+#endif
+#if defined(__SSE2__)
+    if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && B::size == 4) {
+      const __m128i h = _mm_loadl_epi64(static_cast<const __m128i*>(v));  // 4 × 16 bits
+      if constexpr (std::is_same_v<T, bfloat16>) {
+        return B(_mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h)));  // h << 16 per lane
+      } else {
+#if defined(__F16C__)
+        return B(_mm_cvtph_ps(h));
+#else
+        return B(detail::half4_to_float_sse2(_mm_unpacklo_epi16(h, _mm_setzero_si128())));
+#endif
+      }
+    }
+#endif
+#endif
+    return detail::load_as_float_scalar<Arch>(p);
+  }
 }
 
 /// a·b + c (fused where the arch has FMA).
@@ -121,11 +249,157 @@ Index* compress_indices(const batch_bool<T, Arch>& m, Index base, Index* out) no
   return out;
 }
 
-/// True when the running CPU (and OS) can execute Arch — for tests and dispatch.
+// ---------------------------------------------------------------------------------------------------
+// Run-time CPU checks and dispatch (DESIGN §2.6; the CMake side is cmake/vtrDispatch.cmake).
+
+#if defined(VTR_SIMD_X86)
+namespace detail {
+/// What the running x86 CPU and OS can execute. The OS part matters: a CPU with AVX(-512) under an OS
+/// that does not save the YMM (ZMM, opmask) state must not run those instructions, which cpuid alone does
+/// not tell (xsimd 8.x's available_architectures() does not check it).
+struct x86_features {
+  bool sse4_2 = false, avx = false, avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512cd = false, avx512dq = false, avx512bw = false, avx512vl = false;
+};
+
+inline void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+  int x[4];
+  __cpuidex(x, static_cast<int>(leaf), static_cast<int>(sub));
+  for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(x[i]);
+#else
+  r[0] = r[1] = r[2] = r[3] = 0;
+  __get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]);
+#endif
+}
+
+inline std::uint64_t xgetbv0() noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+  return _xgetbv(0);
+#else
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));  // inline asm: needs no -mxsave
+  return (std::uint64_t(hi) << 32) | lo;
+#endif
+}
+
+inline x86_features detect_x86() noexcept {
+  x86_features f;
+  unsigned r[4];
+  cpuid(0, 0, r);
+  const unsigned max_leaf = r[0];
+  if (max_leaf < 1) return f;
+  cpuid(1, 0, r);
+  f.sse4_2 = (r[2] >> 20) & 1u;
+  const bool osxsave = (r[2] >> 27) & 1u;
+  const bool cpu_avx = (r[2] >> 28) & 1u, cpu_fma = (r[2] >> 12) & 1u, cpu_f16c = (r[2] >> 29) & 1u;
+  const std::uint64_t xcr0 = osxsave ? xgetbv0() : 0;
+  const bool os_ymm = (xcr0 & 0x6u) == 0x6u;     // SSE and AVX state
+  const bool os_zmm = (xcr0 & 0xe6u) == 0xe6u;   // + opmask, ZMM0-15 upper halves, ZMM16-31
+  f.avx = cpu_avx && os_ymm;
+  f.fma = f.avx && cpu_fma;
+  f.f16c = f.avx && cpu_f16c;
+  if (max_leaf >= 7) {
+    cpuid(7, 0, r);
+    f.avx2 = f.avx && ((r[1] >> 5) & 1u);
+    const bool z = f.avx && os_zmm;
+    f.avx512f = z && ((r[1] >> 16) & 1u);
+    f.avx512dq = f.avx512f && ((r[1] >> 17) & 1u);
+    f.avx512cd = f.avx512f && ((r[1] >> 28) & 1u);
+    f.avx512bw = f.avx512f && ((r[1] >> 30) & 1u);
+    f.avx512vl = f.avx512f && ((r[1] >> 31) & 1u);
+  }
+  return f;
+}
+
+inline const x86_features& x86() noexcept {
+  static const x86_features f = detect_x86();
+  return f;
+}
+}  // namespace detail
+#endif
+
+/// True when the running CPU and OS can execute code built for Arch with vtr's flags for it
+/// (cmake/vtrDeveloper.cmake, cmake/vtrDispatch.cmake: AVX2 comes with FMA and F16C, AVX-512 with
+/// F/CD/DQ/BW/VL) — for tests and dispatch.
 template <class Arch>
 bool cpu_supports() noexcept {
+#if defined(VTR_SIMD_X86)
+  const detail::x86_features& f = detail::x86();
+  const bool avx512_common = f.avx2 && f.fma && f.f16c && f.avx512f;
+  if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) {
+    return avx512_common && f.avx512cd && f.avx512dq && f.avx512bw && f.avx512vl;
+  } else if constexpr (std::is_base_of_v<xsimd::avx512dq, Arch>) {
+    return avx512_common && f.avx512cd && f.avx512dq;
+  } else if constexpr (std::is_base_of_v<xsimd::avx512cd, Arch>) {
+    return avx512_common && f.avx512cd;
+  } else if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    return avx512_common;
+  } else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    return f.avx2 && f.fma && f.f16c;
+  } else if constexpr (std::is_base_of_v<xsimd::avx, Arch>) {
+    return f.avx;
+  } else if constexpr (std::is_base_of_v<xsimd::sse4_2, Arch>) {
+    return f.sse4_2;
+  }
+#endif
   const auto a = xsimd::available_architectures();
   return a.best >= Arch::version();
+}
+
+/// A list of architectures, best first (the order dispatch tries them in).
+template <class... Archs>
+struct arch_list {
+  static constexpr std::size_t size = sizeof...(Archs);
+};
+
+namespace detail {
+template <class F, class First, class... Rest>
+decltype(auto) dispatch_from(F&& f) {
+  if constexpr (sizeof...(Rest) == 0) {
+    if (!cpu_supports<First>()) {
+      std::fprintf(stderr, "vtr: this CPU supports none of the dispatched architectures (lowest: %s)\n",
+                   First::name());
+      std::abort();
+    }
+    return std::forward<F>(f)(First{});
+  } else {
+    if (cpu_supports<First>()) return std::forward<F>(f)(First{});
+    return dispatch_from<F, Rest...>(std::forward<F>(f));
+  }
+}
+template <class List>
+struct dispatch_impl;
+template <class... Archs>
+struct dispatch_impl<arch_list<Archs...>> {
+  static_assert(sizeof...(Archs) > 0, "vtr::simd::dispatch needs at least one architecture");
+  template <class F>
+  static decltype(auto) call(F&& f) {
+    return dispatch_from<F, Archs...>(std::forward<F>(f));
+  }
+  static const char* best_name() noexcept {
+    const char* const names[] = {Archs::name()...};
+    const bool supported[] = {cpu_supports<Archs>()...};
+    for (std::size_t i = 0; i < sizeof...(Archs); ++i)
+      if (supported[i]) return names[i];
+    return nullptr;
+  }
+};
+}  // namespace detail
+
+/// Calls f(Arch{}) with the first architecture of List (best first) that the running CPU and OS
+/// support, and returns its result. f is typically a generic lambda calling a function template whose
+/// instantiations live in per-arch translation units (vtr_add_dispatch). Aborts with a message when
+/// none is supported (list a baseline such as sse4_2 last).
+template <class List, class F>
+decltype(auto) dispatch(F&& f) {
+  return detail::dispatch_impl<List>::call(std::forward<F>(f));
+}
+
+/// The name of the architecture dispatch<List> picks on this machine, or nullptr when none.
+template <class List>
+const char* dispatch_name() noexcept {
+  return detail::dispatch_impl<List>::best_name();
 }
 
 }  // namespace simd
