@@ -15,7 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include <Eigen/Core>
+#include <vtr/core/eigen.hpp>  // Eigen, with vtr's GCC-12 AVX-512 warning suppression
 
 #include <cstddef>
 #include <cstring>
