@@ -4,6 +4,7 @@
 #include "version.hpp"
 
 #include <cstddef>
+#include <limits>
 
 // Exceptions are used when the compiler has them enabled. Define VTR_NO_EXCEPTIONS to force the
 // status-only mode (every public entry also has a `try_` form that returns vtr::status).
@@ -34,4 +35,19 @@
 VTR_NAMESPACE_BEGIN
 /// Signed index and extent type; the same as Eigen::Index and numpy's int64 on 64-bit targets.
 using index_t = std::ptrdiff_t;
+
+namespace detail {
+/// True when a·b fits in index_t, for a, b ≥ 0: shape products of untrusted extents are checked with it
+/// before they are formed (signed overflow is undefined behaviour).
+constexpr bool product_fits(index_t a, index_t b) noexcept {
+  return a == 0 || b <= std::numeric_limits<index_t>::max() / a;
+}
+/// ⌊x⌋ of a non-negative count x (a double product such as n·ratio) clamped to [0, n]: converting a double
+/// beyond index_t's range is undefined behaviour, so the clamp happens in double first (ALGORITHMS §0.5).
+constexpr index_t clamp_count(double x, index_t n) noexcept {
+  if (!(x > 0.0)) return 0;
+  if (x >= static_cast<double>(n)) return n;
+  return static_cast<index_t>(x);
+}
+}  // namespace detail
 VTR_NAMESPACE_END

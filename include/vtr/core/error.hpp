@@ -7,7 +7,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <optional>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -86,6 +88,22 @@ std::string concat(const Args&... args) {
   return os.str();
 }
 }  // namespace detail
+
+/// Prints the half-open span [begin, begin + count) in an error message. The values being reported are
+/// the caller's bad input, so the end is not computed when it would overflow (signed overflow is UB).
+struct span_text {
+  index_t begin;
+  index_t count;
+  friend std::ostream& operator<<(std::ostream& os, const span_text& s) {
+    os << '[' << s.begin << ", ";
+    constexpr index_t hi = std::numeric_limits<index_t>::max(), lo = std::numeric_limits<index_t>::min();
+    if ((s.count > 0 && s.begin > hi - s.count) || (s.count < 0 && s.begin < lo - s.count))
+      os << s.begin << " + " << s.count;
+    else
+      os << s.begin + s.count;
+    return os << ')';
+  }
+};
 
 /// Builds an error status from message pieces: fail("argument 'attn' has shape ", shape, ...).
 template <class... Args>

@@ -312,7 +312,7 @@ class stage1 {
         return fail("features have ", n, " tokens, which is not a square grid; pass 'grid_h' and 'grid_w'");
       gh = gw = s;
     }
-    if (gh < 0 || gw < 0 || gh * gw != n)
+    if (gh < 0 || gw < 0 || !vtr::detail::product_fits(gh, gw) || gh * gw != n)
       return fail("grid ", gh, "x", gw, " (arguments 'grid_h', 'grid_w') does not hold the ", n, " tokens of 'features'");
     return {};
   }
@@ -463,8 +463,10 @@ class stage1_qwen {
   // ALGORITHMS §3.4.3 / §2.5: n_keep = int(r·n); local = n_keep//2 (capped windows), global = the rest.
   status split(index_t gh, index_t gw, counts& c) const {
     if (gh < 1 || gw < 1) return fail("merged grid ", gh, "x", gw, " (arguments 'grid_h', 'grid_w') must be at least 1x1");
+    if (!vtr::detail::product_fits(gh, gw))
+      return fail("merged grid ", gh, "x", gw, " (arguments 'grid_h', 'grid_w') has more tokens than index_t can count");
     const index_t n = gh * gw;
-    const index_t n_keep = std::min(static_cast<index_t>(static_cast<double>(n) * p_.ratio), n);  // a count > n is clamped (§0.9)
+    const index_t n_keep = vtr::detail::clamp_count(static_cast<double>(n) * p_.ratio, n);  // a count > n is clamped (§0.9)
     if (n_keep < 1)
       return fail("parameter 'ratio' = ", p_.ratio, " keeps ⌊", p_.ratio, "·", n, "⌋ = 0 of the ", n,
                   " tokens: the merge needs at least one kept token");
@@ -472,14 +474,15 @@ class stage1_qwen {
     // Library rule (§3.4.3): a side shorter than the window is one window; remainders fold into the last.
     const index_t win = p_.window;
     const index_t nwh = std::max<index_t>(1, gh / win), nww = std::max<index_t>(1, gw / win);
-    const index_t cap = (c.local_target + nwh * nww - 1) / (nwh * nww);
-    index_t room = 0;  // Σ_w min(cap, cells_w): what the greedy scan can accept at most
-    for (index_t wy = 0; wy < nwh; ++wy)
-      for (index_t wx = 0; wx < nww; ++wx) {
-        const index_t rows = wy + 1 < nwh ? win : gh - win * (nwh - 1);
-        const index_t cols = wx + 1 < nww ? win : gw - win * (nww - 1);
-        room += std::min(cap, rows * cols);
-      }
+    const index_t nwin = nwh * nww, cap = c.local_target / nwin + (c.local_target % nwin != 0);  // ⌈·⌉ without overflow
+    // room = Σ_w min(cap, cells_w), what the greedy scan can accept at most. Only four window sizes exist
+    // (inner, last column, last row, corner), so it is summed per size: O(1) even for a huge grid.
+    const index_t last_r = gh - win * (nwh - 1), last_c = gw - win * (nww - 1);
+    // A term is formed only when its windows exist, so each product stays within gh·gw.
+    index_t room = std::min(cap, last_r * last_c);
+    if (nwh > 1) room += (nwh - 1) * std::min(cap, win * last_c);
+    if (nww > 1) room += (nww - 1) * std::min(cap, last_r * win);
+    if (nwh > 1 && nww > 1) room += (nwh - 1) * (nww - 1) * std::min(cap, win * win);
     c.local = std::min(c.local_target, room);
     c.global = std::min(n_keep - n_keep / 2, n - c.local);
     return {};
@@ -642,7 +645,7 @@ class stage2 {
   // keep ≥ n_v is the identity (min clamp, §3.4.7); keep = 0 removes every visual token.
   index_t visual_keep(index_t nv) const noexcept {
     if (p_.rule == keep_rule::absolute) return std::min(p_.keep, nv);
-    return std::min(static_cast<index_t>(static_cast<double>(nv) * p_.keep_ratio), nv);
+    return vtr::detail::clamp_count(static_cast<double>(nv) * p_.keep_ratio, nv);
   }
 
   params_type p_{};

@@ -61,6 +61,8 @@ inline status try_rope_gravity(vector_view<const index_t> row_pos, vector_view<c
   for (index_t j = 0; j < col_pos.extent(0); ++j)
     if (col_pos(j) < 0) return fail("argument 'col_pos'[", j, "] = ", col_pos(j), " is negative");
   const index_t R = row_pos.extent(0), C = col_pos.extent(0), d = head_dim;
+  if (!vtr::detail::product_fits(R + C + 1, d) || !vtr::detail::product_fits(R * d + C * d + d, static_cast<index_t>(sizeof(float))))
+    return fail("argument 'head_dim' = ", head_dim, " with ", R, " + ", C, " positions needs more scratch than can be addressed");
   workspace::scope sc(ws);
   float* inv = ws.take<float>(static_cast<std::size_t>(d));
   float* rv = ws.take<float>(static_cast<std::size_t>(std::max<index_t>(R * d, 1)));

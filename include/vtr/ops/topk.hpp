@@ -409,7 +409,7 @@ inline result<index_t> try_grouped_topk(vector_view<const float> s, vector_view<
   for (index_t g = 0; g < ng; ++g) {
     const topk_group& gr = groups(g);
     if (gr.begin < 0 || gr.size < 0 || gr.begin > n || gr.size > n - gr.begin)
-      return fail("argument 'groups': group ", g, " = [", gr.begin, ", ", gr.begin + gr.size, ") is not inside 's' of shape ",
+      return fail("argument 'groups': group ", g, " = ", span_text{gr.begin, gr.size}, " is not inside 's' of shape ",
                   shape_of(s));
     const index_t bad = detail::first_nan(s.data_handle() + gr.begin, gr.size);
     if (bad >= 0) return fail("argument 's' holds NaN at index ", gr.begin + bad, " (in group ", g, "); scores must not be NaN");

@@ -68,6 +68,8 @@ class consecutive_frame_dedup {
     VTR_TRY(validate_view("tokens", in.tokens));
     const index_t F = in.frames;
     if (F < 1) return fail("argument 'frames' must be >= 1 (got ", F, ")");
+    if (in.tokens.extent(0) == 0 && F > 1)  // frames of zero tokens: F would only size scratch memory
+      return fail("argument 'tokens' has shape ", shape_of(in.tokens), ": 'frames' = ", F, " frames of no tokens");
     if (in.tokens.extent(0) % F != 0)
       return fail("argument 'tokens' has shape ", shape_of(in.tokens), ": its rows do not split into 'frames' = ", F,
                   " equal frames");
@@ -119,6 +121,8 @@ class consecutive_frame_dedup {
   static status check_shape(index_t frames, index_t n_f) {
     if (frames < 1) return fail("argument 'frames' must be >= 1 (got ", frames, ")");
     if (n_f < 0) return fail("argument 'tokens_per_frame' must be >= 0 (got ", n_f, ")");
+    if (!vtr::detail::product_fits(frames, n_f))
+      return fail("arguments 'frames' x 'tokens_per_frame' = ", frames, " x ", n_f, " count more tokens than index_t can");
     return {};
   }
   params_type p_{};

@@ -143,6 +143,8 @@ class frame_gate {
   static status check_frames(index_t n, index_t frames) {
     if (n < 0) return fail("argument 'n_visual' must be >= 0 (got ", n, ")");
     if (frames < 1) return fail("argument 'frames' must be >= 1 (got ", frames, ")");
+    if (n == 0 && frames > 1)  // frames of zero tokens: F would only size scratch memory
+      return fail("'frames' = ", frames, " frames of no visual tokens: an empty span is one frame");
     if (n % frames != 0) return fail("the ", n, " visual tokens do not split into 'frames' = ", frames, " equal frames");
     return {};
   }

@@ -66,7 +66,7 @@ inline result<index_t> source_count(const score_source& s) {
     return fail("argument 'visual_begin' = ", s.visual_begin, " is outside the attention's ", keys, " keys");
   const index_t n = s.visual_count < 0 ? keys - s.visual_begin : s.visual_count;
   if (n > keys - s.visual_begin)
-    return fail("the visual span [", s.visual_begin, ", ", s.visual_begin + n, ") does not fit the attention's ", keys, " keys");
+    return fail("the visual span ", span_text{s.visual_begin, n}, " does not fit the attention's ", keys, " keys");
   return n;
 }
 
@@ -160,6 +160,8 @@ class keep_ratio_topk {
   static status check_frames(index_t n, index_t frames) {
     if (n < 0) return fail("argument 'n_visual' must be >= 0 (got ", n, ")");
     if (frames < 1) return fail("argument 'frames' must be >= 1 (got ", frames, ")");
+    if (n == 0 && frames > 1)  // frames of zero tokens: F would only size scratch memory
+      return fail("'frames' = ", frames, " frames of no visual tokens: an empty span is one frame");
     if (n % frames != 0)
       return fail("the ", n, " visual tokens do not split into 'frames' = ", frames, " equal frames");
     return {};

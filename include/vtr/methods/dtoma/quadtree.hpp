@@ -225,6 +225,8 @@ class quadtree {
   static status check_shape(index_t frames, index_t h, index_t w) {
     if (frames < 1) return fail("argument 'frames' must be >= 1 (got ", frames, ")");
     if (h < 1 || w < 1) return fail("arguments 'grid_h' x 'grid_w' = ", h, " x ", w, " must both be >= 1");
+    if (!vtr::detail::product_fits(h, w) || !vtr::detail::product_fits(frames, h * w))
+      return fail("arguments 'frames' x 'grid_h' x 'grid_w' = ", frames, " x ", h, " x ", w, " count more tokens than index_t can");
     return {};
   }
 

@@ -84,7 +84,7 @@ class select {
       return fail("argument 'visual_begin' = ", in.visual_begin, " is outside the attention's ", keys, " keys");
     const index_t n = in.visual_count < 0 ? keys - in.visual_begin : in.visual_count;
     if (n > keys - in.visual_begin)
-      return fail("the visual span [", in.visual_begin, ", ", in.visual_begin + n, ") does not fit the attention's ", keys,
+      return fail("the visual span ", span_text{in.visual_begin, n}, " does not fit the attention's ", keys,
                   " keys");
     if (in.attn.rows() < 1)
       return fail("argument 'attn' has no query rows: D2 averages over the rows after the video (need >= 1)");

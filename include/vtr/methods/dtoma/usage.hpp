@@ -156,6 +156,8 @@ class usage_tracker {
     if (!std::isfinite(p.usage_threshold)) return fail("parameter 'usage_threshold' must be finite (got ", p.usage_threshold, ")");
     if (p.unused_threshold < 0) return fail("parameter 'unused_threshold' must be >= 0 (got ", p.unused_threshold, ")");
     if (p.min_keep < 0) return fail("parameter 'min_keep' must be >= 0 (got ", p.min_keep, ")");
+    if (static_cast<std::size_t>(n) > ids_.max_size() / 4)  // a request no allocation can satisfy
+      return fail("argument 'n_tokens' = ", n, " is more tokens than a tracker can hold");
     p_ = p;
     const auto sz = static_cast<std::size_t>(n);
     ids_.assign(sz, 0);

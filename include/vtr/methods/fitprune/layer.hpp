@@ -87,6 +87,7 @@ class layer {
   result<index_t> kept_count(index_t prefix, index_t n_visual, index_t n_suffix, index_t layer_index) const {
     if (prefix < 0 || n_suffix < 0)
       return fail("spans 'prefix' = ", prefix, ", 'n_suffix' = ", n_suffix, " must be non-negative");
+    if (n_visual >= 0) VTR_TRY(detail::check_spans(layer_attention{{}, n_visual, n_suffix, prefix}));
     auto v = visual_kept_count(n_visual, layer_index);
     if (!v) return v.error();
     return prefix + v.value() + n_suffix;

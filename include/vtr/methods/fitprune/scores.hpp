@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 
 VTR_NAMESPACE_BEGIN
 namespace fitprune {
@@ -46,6 +47,11 @@ inline status check_spans(const layer_attention& a) {
   if (a.n_visual < 0 || a.n_suffix < 0 || a.prefix < 0)
     return fail("spans 'n_visual' = ", a.n_visual, ", 'n_suffix' = ", a.n_suffix, ", 'prefix' = ", a.prefix,
                 " must be non-negative");
+  // prefix + n + n_suffix is the sequence length every caller forms: it must fit index_t.
+  if (a.n_visual > std::numeric_limits<index_t>::max() - a.n_suffix ||
+      a.prefix > std::numeric_limits<index_t>::max() - a.n_visual - a.n_suffix)
+    return fail("spans 'prefix' = ", a.prefix, ", 'n_visual' = ", a.n_visual, ", 'n_suffix' = ", a.n_suffix,
+                " add up to more tokens than index_t can count");
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include "../../core/tensor_view.hpp"
 
 #include <cstdint>
+#include <limits>
 
 VTR_NAMESPACE_BEGIN
 namespace prunevid {
@@ -55,6 +56,8 @@ inline result<index_t> check_segments(const segment_sizes& seg) {
     if (dy % w != 0)
       return fail("argument 'dynamic_sizes'[", i, "] = ", dy, " is not a multiple of 'window_sizes'[", i, "] = ", w,
                   " (the dynamic group is W frames of equal size)");
+    if (st > std::numeric_limits<index_t>::max() - dy || total > std::numeric_limits<index_t>::max() - (st + dy))
+      return fail("segment sizes up to segment ", i, " add up to more tokens than index_t can count");
     total += st + dy;
   }
   return total;

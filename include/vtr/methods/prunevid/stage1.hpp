@@ -88,7 +88,7 @@ class stage1 {
   /// count clamp(⌊n·cluster_ratio⌋, 1, n).
   index_t group_output(index_t n) const noexcept {
     if (n <= p_.min_merge) return n;
-    return std::clamp<index_t>(static_cast<index_t>(std::floor(static_cast<double>(n) * p_.cluster_ratio)), 1, n);
+    return std::max<index_t>(1, vtr::detail::clamp_count(static_cast<double>(n) * p_.cluster_ratio, n));  // clamp in double first
   }
 
   /// Upper bound of the output count for F frames of n_f tokens (the count itself depends on the data):
@@ -171,7 +171,7 @@ class stage1 {
       const matrix_view<float> mv(means, {F, C});
       VTR_TRY(ops::try_frame_means<Arch>(x, mv));
       VTR_TRY(check_means_finite(x, mv));
-      const index_t m = std::clamp<index_t>(static_cast<index_t>(std::floor(static_cast<double>(F) * p_.temporal_ratio)), 1, F);
+      const index_t m = std::max<index_t>(1, vtr::detail::clamp_count(static_cast<double>(F) * p_.temporal_ratio, F));
       VTR_TRY(run_dpc(matrix_view<const float>(mv), m, p_.k, "temporal"));
       std::copy(dr.labels.begin(), dr.labels.end(), temporal);
     }

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -101,6 +102,9 @@ class stage2 {
     if (prefix < 0 || suffix < 0) return fail("arguments 'prefix' = ", prefix, " and 'suffix' = ", suffix, " must be >= 0");
     auto k = kept_video_count(seg);
     if (!k) return k.error();
+    if (k.value() > std::numeric_limits<index_t>::max() - suffix || prefix > std::numeric_limits<index_t>::max() - (k.value() + suffix))
+      return fail("'prefix' = ", prefix, ", ", k.value(), " kept video tokens and 'suffix' = ", suffix,
+                  " add up to more tokens than index_t can count");
     return prefix + k.value() + suffix;
   }
 
@@ -123,6 +127,8 @@ class stage2 {
       return fail("the attention has ", rows, " query rows but 'suffix' = ", Nt,
                   ": PruneVid reads every row after the video (pv-cache.py:163)");
     if (Nt < 1) return fail("no query rows after the video (suffix = ", Nt, "): the max over rows is undefined");
+    if (nv > std::numeric_limits<index_t>::max() - Nt || P > std::numeric_limits<index_t>::max() - (nv + Nt))
+      return fail("'prefix' = ", P, ", the ", nv, " video tokens and 'suffix' = ", Nt, " add up to more tokens than index_t can count");
     const index_t L = P + nv + Nt;
 
     workspace::scope sc(ws);
@@ -161,7 +167,9 @@ class stage2 {
     // The groups of §3.5.3: per segment its static group, then each frame of its dynamic group.
     const index_t S = in.segments.segments();
     index_t n_groups = 0;
-    for (index_t s = 0; s < S; ++s) n_groups += 1 + in.segments.window_sizes(s);
+    // Frames without dynamic tokens give empty groups (they select nothing) and are not listed: W is the
+    // caller's number, and only W·d ≤ n_vid bounds it, so the group count stays ≤ S + n_vid.
+    for (index_t s = 0; s < S; ++s) n_groups += 1 + (in.segments.dynamic_sizes(s) > 0 ? in.segments.window_sizes(s) : 0);
     ops::topk_group* groups = ws.take<ops::topk_group>(static_cast<std::size_t>(std::max<index_t>(n_groups, 1)));
     {
       index_t g = 0, b = 0;
@@ -169,7 +177,8 @@ class stage2 {
         const index_t st = in.segments.static_sizes(s), w = in.segments.window_sizes(s), d = in.segments.dynamic_sizes(s) / w;
         groups[g++] = {b, st, group_keep(st)};
         b += st;
-        for (index_t f = 0; f < w; ++f, b += d) groups[g++] = {b, d, group_keep(d)};
+        if (d > 0)
+          for (index_t f = 0; f < w; ++f, b += d) groups[g++] = {b, d, group_keep(d)};
       }
     }
     const vector_view<const ops::topk_group> gv(groups, {n_groups});
@@ -221,7 +230,7 @@ class stage2 {
  private:
   /// ⌊double(n)·α⌋ (Python int(n * alpha), §0.5), clamped to n (library rule for α > 1: upstream raises).
   index_t group_keep(index_t n) const noexcept {
-    return std::min<index_t>(n, static_cast<index_t>(std::floor(static_cast<double>(n) * p_.alpha)));
+    return vtr::detail::clamp_count(static_cast<double>(n) * p_.alpha, n);  // clamped in double: α may be huge
   }
 
   params_type p_{};

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 VTR_NAMESPACE_BEGIN
@@ -258,6 +259,10 @@ status basic_layer<V>::try_plan(const inputs& in, vtr::plan& out, workspace& ws,
     return fail("argument 'hidden_vis' has shape ", shape_of(in.hidden_vis), ": recycling needs at least one feature");
   VTR_TRY(validate_view("jitter", in.jitter));
   if (V == version::v2) {
+    // The default positions run up to v_start + v_num + Nt − 1: they must fit index_t.
+    if (v > std::numeric_limits<index_t>::max() - n_text || in.v_start > std::numeric_limits<index_t>::max() - (v + n_text))
+      return fail("argument 'v_start' = ", in.v_start, " with ", v, " visual and ", n_text,
+                  " text tokens gives positions beyond index_t");
     if (in.vis_positions.extent(0) != 0) VTR_TRY(expect_shape("vis_positions", in.vis_positions, {v}));
     if (in.text_positions.extent(0) != 0) VTR_TRY(expect_shape("text_positions", in.text_positions, {n_text}));
   }

@@ -110,7 +110,9 @@ inline status check_params(version v, const prune_params& p) {
     if (!std::isfinite(p.scale) || !std::isfinite(p.bias))
       return fail("params.scale = ", p.scale, " and params.bias = ", p.bias, " must be finite");
   } else {
-    VTR_TRY(table_entry(v, p, 2).error());
+    // Every column, not only the current layer's: a bad entry is a bad parameter whatever the layer (and
+    // a v_num = 0 event, which reads no entry, must reject it as kept_count does).
+    for (index_t i = 0; i < sparse_layer_count(v); ++i) VTR_TRY(table_entry(v, p, sparse_layer(v, i)).error());
   }
   if (v == version::v2) {
     if (p.priority_heads < 1) return fail("params.priority_heads = ", p.priority_heads, " must be >= 1");
