@@ -415,7 +415,7 @@ struct step_traits<prunevid::stage2> {
   static status count(const Step_& s, detail::count_state& st, index_t) {
     const double a = s.params().alpha;
     if (!(a >= 0.0) || !std::isfinite(a)) return fail("parameter 'alpha' = ", a, " must be finite and >= 0");
-    auto f = [&](index_t n) { return std::min(n, static_cast<index_t>(std::floor(static_cast<double>(n) * a))); };
+    auto f = [&](index_t n) { return vtr::detail::clamp_count(std::floor(static_cast<double>(n) * a), n); };
     const index_t groups = st.video_frames > 0 ? 2 * st.video_frames : st.visual.max;
     st.visual = {std::max<index_t>(0, f(st.visual.min) - groups), f(st.visual.max)};
     st.per_frame = 0;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -358,6 +359,11 @@ TEST_CASE("tome_r_schedule follows parse_r (ALGORITHMS §2.7)") {
   CHECK(vtr::ops::tome_r_schedule(5, 0.0, 1) == std::vector<index_t>{5});
   CHECK(vtr::ops::tome_r_schedule(5, 0.0, 0).empty());
   CHECK(vtr::ops::tome_r_schedule(std::vector<index_t>{3, 2}, 4) == std::vector<index_t>{3, 2, 0, 0});
+  // Out-of-range parameters are errors, not undefined float-to-integer conversions.
+  CHECK_FALSE(vtr::ops::try_tome_r_schedule(16, std::numeric_limits<double>::infinity(), 12).ok());
+  CHECK_FALSE(vtr::ops::try_tome_r_schedule(16, -1e300, 12).ok());
+  CHECK_FALSE(vtr::ops::try_tome_r_schedule(-1, 0.0, 12).ok());
+  CHECK(vtr::ops::try_tome_r_schedule(16, -1e300, 12).error().message().find("'inflect'") != std::string::npos);
 }
 
 TEST_CASE("tome_bipartite reproduces the golden cases (ad-hoc check; the replay harness is the formal one)") {

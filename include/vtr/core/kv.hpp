@@ -196,7 +196,7 @@ inline status try_lift(const plan& p, index_t offset, index_t length, plan& out)
   VTR_TRY(validate_plan(p));
   if (!p.is_selection()) return fail("kv::lift needs a selection plan; this plan merges rows");
   if (offset < 0 || length < 0 || offset > length || p.input_rows > length - offset)
-    return fail("span [", offset, ", ", offset + p.input_rows, ") of the plan does not fit a token axis of ", length, " rows");
+    return fail("span ", span_text{offset, p.input_rows}, " of the plan does not fit a token axis of ", length, " rows");
   plan q;
   q.reset(length);
   q.origin.reserve(static_cast<std::size_t>(length - p.input_rows + p.size()));

@@ -219,17 +219,26 @@ inline index_t tome_effective_r(index_t n, index_t r, bool class_token, bool dis
 /// ALGORITHMS §2.7 parse_r: per-block r for (r, inflect) over `layers` blocks: min = int(r·(1−inflect)),
 /// max = 2r − min, step = (max − min)/(L−1), block i gets int(min + step·i) (double, truncation toward 0).
 /// Library rule for L = 1 (upstream divides by zero): [min]. L ≤ 0 gives an empty schedule.
-inline std::vector<index_t> tome_r_schedule(index_t r, double inflect, index_t layers) {
+inline result<std::vector<index_t>> try_tome_r_schedule(index_t r, double inflect, index_t layers) {
+  // The products below are converted to integers: reject values whose schedule cannot be represented
+  // (a float-to-integer conversion out of range is undefined behaviour).
+  constexpr double limit = 4.0e18;
+  if (r < 0 || static_cast<double>(r) > limit / 4) return fail("parameter 'r' = ", r, " must be in [0, 1e18]");
+  if (!std::isfinite(inflect) || std::fabs(static_cast<double>(r) * (1.0 - inflect)) > limit / 4)
+    return fail("parameter 'inflect' = ", inflect, " gives an r schedule outside the representable range (r = ", r, ")");
   std::vector<index_t> out;
   if (layers <= 0) return out;
   const auto min_v = static_cast<index_t>(static_cast<double>(r) * (1.0 - inflect));
   const index_t max_v = 2 * r - min_v;
-  if (layers == 1) return {min_v};
+  if (layers == 1) return std::vector<index_t>{min_v};
   const double step = static_cast<double>(max_v - min_v) / static_cast<double>(layers - 1);
   out.reserve(static_cast<std::size_t>(layers));
   for (index_t i = 0; i < layers; ++i)
     out.push_back(static_cast<index_t>(static_cast<double>(min_v) + step * static_cast<double>(i)));
   return out;
+}
+inline std::vector<index_t> tome_r_schedule(index_t r, double inflect, index_t layers) {
+  return try_tome_r_schedule(r, inflect, layers).value();
 }
 /// parse_r's list form: the list zero-padded to `layers` (kept as given when longer, like upstream).
 inline std::vector<index_t> tome_r_schedule(std::vector<index_t> rs, index_t layers) {
