@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what vtr's build needs on Debian/Ubuntu when it is missing (apt-get; root or sudo).
-#   sh cmake/install-deps.sh            tests + examples  (cmake, ninja, g++, Eigen, xsimd, Catch2, JSON)
+#   sh cmake/install-deps.sh            tests + examples  (cmake, ninja, g++, Eigen, xsimd, Catch2, JSON, stb)
 #   sh cmake/install-deps.sh bench      adds Google Benchmark
 #   sh cmake/install-deps.sh fuzz       adds clang and its sanitizer/libFuzzer runtimes
 # The library itself needs only Eigen and xsimd; everything else is for vtr's own tests and tools.
@@ -9,7 +9,7 @@ want="cmake ninja-build g++ libeigen3-dev libxsimd-dev catch2 nlohmann-json3-dev
 case "${1:-test}" in
   bench) want="$want libbenchmark-dev" ;;
   fuzz) want="$want clang libclang-rt-14-dev" ;;
-  test) want="$want python3-numpy" ;;
+  test) want="$want python3-numpy libstb-dev" ;;
   *) echo "usage: sh cmake/install-deps.sh [test|bench|fuzz]" >&2; exit 2 ;;
 esac
 missing=""

@@ -7,7 +7,9 @@
 #
 #   fuzz/run.sh [seconds per target = 30] [target...]      e.g. fuzz/run.sh 60 npy fastv
 # Environment: VTR_FUZZ_BUILD (build dir, default build/fuzz-run; the `fuzz` preset uses build/fuzz), CXX (default clang++), VTR_FUZZ_JOBS (build
-# jobs and targets fuzzed at once, default 2: libFuzzer uses one core per target).
+# jobs and targets fuzzed at once, default 2: libFuzzer uses one core per target), VTR_FUZZ_SEED (libFuzzer's
+# -seed; unset = a random seed per run, which is what exploring needs; CI sets it so that its smoke run walks the
+# same mutations every time and a red CI always means a regression, never a lucky new find).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
@@ -31,7 +33,7 @@ fuzz_one() {  # target → $build/fuzz_<t>.log and $build/fuzz_<t>.rc
   local t=$1
   mkdir -p "$build/corpus-$t"  # grows during the run; the checked-in corpus is only read
   set +e
-  (cd "$build" && ./fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  (cd "$build" && ./fuzz_"$t" ${VTR_FUZZ_SEED:+-seed="$VTR_FUZZ_SEED"} -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       "corpus-$t" "$seeds/$t" >"fuzz_$t.log" 2>&1)
   echo $? >"$build/fuzz_$t.rc"
 }

@@ -13,10 +13,8 @@
 #include "../core/stage.hpp"
 #include "../core/tensor_view.hpp"
 #include "../core/workspace.hpp"
-#include "../ops/attention.hpp"
 #include "../ops/attention_input.hpp"
-#include "../ops/reduce.hpp"
-#include "../ops/topk.hpp"
+#include "detail/attention_span_select.hpp"
 #include "../simd/simd.hpp"
 
 #include <algorithm>
@@ -110,12 +108,7 @@ class select {
     VTR_TRY(check_params());
     const ops::attention_input& a = in.attention;
     const index_t L = a.keys(), rows = a.rows(), heads = a.heads();
-    if (a.has_probs()) {
-      VTR_TRY(validate_view("attention.probs", a.probs));
-    } else {
-      VTR_TRY(validate_view("attention.q", a.q));
-      VTR_TRY(validate_view("attention.k", a.k));
-    }
+    VTR_TRY(vtr::detail::validate_attention_views(a));
     if (heads < 1) return fail("argument 'attention' has no heads (", heads, ")");
     if (rows < 1) return fail("argument 'attention' has no query rows: FastV needs the last prompt token's row");
     VTR_TRY(check_span(L, in.image_start, in.image_count));
@@ -125,27 +118,11 @@ class select {
     const index_t n_img = in.image_count, start = in.image_start;
     const index_t n_keep = image_keep(n_img);
 
-    workspace::scope sc(ws);
-    tensor_view<const float, 3> probs;
-    VTR_TRY(ops::try_resolve_attention<Arch>(a, mode, ws, probs));
-    // s_j = (1/H)·Σ_h A[h][q][start + j], the query row only (ALGORITHMS §3.1.1, §2.2, §2.3).
-    const tensor_view<const float, 3> img(probs.data_handle() + qr * probs.stride(1) + start * probs.stride(2),
-                                          {heads, 1, n_img}, {probs.stride(0), probs.stride(1), probs.stride(2)});
-    float* scores = ws.take<float>(static_cast<std::size_t>(std::max<index_t>(n_img, 1)));
-    const vector_view<float> sv(scores, {n_img});
-    if (n_img > 0) VTR_TRY(ops::try_reduce_attention<Arch>(img, ops::head_reduce::mean, ops::row_reduce::mean, sv, ws));
-    index_t* top = ws.take<index_t>(static_cast<std::size_t>(std::max<index_t>(n_keep, 1)));
-    auto got = ops::try_topk(vector_view<const float>(sv), n_keep, ops::order::ascending, vector_view<index_t>(top, {n_keep}), ws);
-    if (!got) return got.error();
-    VTR_ASSERT(got.value() == n_keep);
-
-    // keep = [0, start) ∪ (top + start) ∪ [start + N_img, L), ascending (fv-hf.py:1084-1086).
-    select_in_sequence(start, n_img, L - start - n_img, top, n_keep, out);
-    if (extra) {
-      extra->image_scores.assign(scores, scores + n_img);
-      extra->kept_image_rel.assign(top, top + n_keep);
-    }
-    return {};
+    // s_j = (1/H)·Σ_h A[h][q][start + j], the query row only; keep = [0, start) ∪ (top + start) ∪
+    // [start + N_img, L), ascending (ALGORITHMS §3.1.1, fv-hf.py:1084-1086).
+    return vtr::detail::try_select_span_by_attention<Arch>(a, mode, {qr, 1}, start, n_img, n_keep, out, ws,
+                                                      extra ? &extra->image_scores : nullptr,
+                                                      extra ? &extra->kept_image_rel : nullptr);
   }
 
   template <class Arch = simd::default_arch>

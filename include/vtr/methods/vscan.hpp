@@ -24,6 +24,7 @@
 #include "../ops/reduce.hpp"
 #include "../ops/topk.hpp"
 #include "../simd/simd.hpp"
+#include "detail/attention_span_select.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -583,12 +584,7 @@ class stage2 {
   status try_plan(const inputs& in, vtr::plan& out, workspace& ws, details* extra = nullptr) const {
     VTR_TRY(check_params());
     const ops::attention_input& a = in.attention;
-    if (a.has_probs()) {
-      VTR_TRY(validate_view("attention.probs", a.probs));
-    } else {
-      VTR_TRY(validate_view("attention.q", a.q));
-      VTR_TRY(validate_view("attention.k", a.k));
-    }
+    VTR_TRY(vtr::detail::validate_attention_views(a));
     const index_t S = a.keys(), rows = a.rows(), heads = a.heads();
     if (heads < 1) return fail("argument 'attention' has no heads (", heads, ")");
     if (rows < 1) return fail("argument 'attention' has no query rows");
@@ -601,29 +597,13 @@ class stage2 {
       return fail("argument 'query_row' = ", in.query_row, " is out of range for ", rows, " attention rows");
     const index_t n_keep = visual_keep(nv);
 
-    workspace::scope sc(ws);
-    tensor_view<const float, 3> probs;
+    // score[j] = (1/H)·Σ_h p[h][qi][img0 + j] (vs-llama.py:1441-1443), or the mean over all given rows;
+    // the plan is [prefix, kept visual (ascending), suffix] (vs-llama.py:1446-1490).
     const ops::attention_mode mode{true, p_.nonfinite_to_zero};  // causal in both variants (§2.1)
-    VTR_TRY(ops::try_resolve_attention<Arch>(a, mode, ws, probs));
-    // score[j] = (1/H)·Σ_h p[h][qi][img0 + j] (vs-llama.py:1441-1443), or the mean over all given rows.
     const bool one = p_.query == query_rows::single;
-    const tensor_view<const float, 3> vis(
-        probs.data_handle() + (one ? qr * probs.stride(1) : 0) + img0 * probs.stride(2), {heads, one ? 1 : rows, nv},
-        {probs.stride(0), probs.stride(1), probs.stride(2)});
-    float* scores = ws.take<float>(static_cast<std::size_t>(std::max<index_t>(nv, 1)));
-    const vector_view<float> sv(scores, {nv});
-    if (nv > 0) VTR_TRY(ops::try_reduce_attention<Arch>(vis, ops::head_reduce::mean, ops::row_reduce::mean, sv, ws));
-    index_t* top = ws.take<index_t>(static_cast<std::size_t>(std::max<index_t>(n_keep, 1)));
-    auto got = ops::try_topk(vector_view<const float>(sv), n_keep, ops::order::ascending, vector_view<index_t>(top, {n_keep}), ws);
-    if (!got) return got.error();
-    VTR_ASSERT(got.value() == n_keep);
-
-    select_in_sequence(img0, nv, S - img0 - nv, top, n_keep, out);
-    if (extra) {
-      extra->scores.assign(scores, scores + nv);
-      extra->kept_rel.assign(top, top + n_keep);
-    }
-    return {};
+    return vtr::detail::try_select_span_by_attention<Arch>(a, mode, {one ? qr : 0, one ? 1 : rows}, img0, nv, n_keep, out, ws,
+                                                      extra ? &extra->scores : nullptr,
+                                                      extra ? &extra->kept_rel : nullptr);
   }
 
   template <class Arch = simd::default_arch>

@@ -163,77 +163,114 @@ inline float key_score(std::uint32_t key) noexcept {
 
 /// Radix select (ALGORITHMS §5.4 budget: a few µs at n = 2880): the k-th largest 32-bit selection key T
 /// of s (1 ≤ k ≤ n), and how many of the keys equal to T are selected (`ties`, the lowest-index ones).
-/// Three histogram levels of 11/11/10 bits. Only the first sees every score; the scores of its chosen
-/// bucket (a contiguous float range) are gathered by a SIMD compare + compress, and the later levels
-/// revisit only them. `cand` is scratch for n indices, `counts` for 5·2048 counters (workspace, not
-/// the stack: engines run kernels on small worker stacks).
+/// Adaptive: each level histograms the live keys over their own range [lo, hi] in ≤ 2048 buckets, so
+/// the first level already splits the data's actual spread finely (scores crowd into a few exponent
+/// ranges; fixed top-bit buckets would put a large share of them into one bucket and need two more
+/// full levels). Only the first level sees every score; the chosen bucket (a contiguous float range)
+/// is gathered by a SIMD compare + compress and later levels revisit only it. A few dozen survivors
+/// are finished by nth_element. `cand` is scratch for n indices, `counts` for 5·2048 counters
+/// (workspace, not the stack: engines run kernels on small worker stacks).
 template <class Arch, bool Largest>
 inline std::uint32_t radix_kth_key(const float* s, index_t n, index_t k, index_t* cand, std::uint32_t* counts,
                                    index_t& ties) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  constexpr int digit_bits = 11;
   std::uint32_t* hist = counts + 4 * 2048;
-  auto pick = [&](int bins, index_t& need) {
-    // Walk buckets from the top until the k-th key falls inside one; `need` becomes its rank there.
-    index_t above = 0;
-    int b = bins - 1;
-    for (; b > 0; --b) {
-      if (above + index_t(hist[b]) >= need) break;
-      above += index_t(hist[b]);
-    }
-    need -= above;
-    return static_cast<std::uint32_t>(b);
-  };
-  index_t need = k;
+  // The key range of the scores (one SIMD min/max pass; select_key is monotone).
+  float mn = s[0], mx = s[0];
   {
-    // Scores crowd into few buckets (one exponent range) and increments of one counter serialise
-    // through memory, so four interleaved sub-histograms are counted and summed.
-    std::uint32_t* sub0 = counts;
-    std::uint32_t* sub1 = counts + 2048;
-    std::uint32_t* sub2 = counts + 2 * 2048;
-    std::uint32_t* sub3 = counts + 3 * 2048;
-    std::fill(counts, counts + 4 * 2048, 0u);
     index_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      ++sub0[select_key<Largest>(s[i]) >> 21];
-      ++sub1[select_key<Largest>(s[i + 1]) >> 21];
-      ++sub2[select_key<Largest>(s[i + 2]) >> 21];
-      ++sub3[select_key<Largest>(s[i + 3]) >> 21];
+    if (n >= L) {
+      B vmn = simd::load<float, Arch>(s), vmx = vmn;
+      for (i = L; i + L <= n; i += L) {
+        const B v = simd::load<float, Arch>(s + i);
+        vmn = simd::min(vmn, v);
+        vmx = simd::max(vmx, v);
+      }
+      mn = simd::reduce_min(vmn);
+      mx = simd::reduce_max(vmx);
     }
-    for (; i < n; ++i) ++sub0[select_key<Largest>(s[i]) >> 21];
-    for (int b = 0; b < 2048; ++b) hist[b] = sub0[b] + sub1[b] + sub2[b] + sub3[b];
-  }
-  const std::uint32_t b1 = pick(2048, need);
-  // Bucket b1 holds the keys [b1·2²¹, (b1+1)·2²¹ − 1]: a closed float interval [lo, hi] (NaN bit
-  // patterns at the ends stand for ±inf; s holds no NaN).
-  float lo = key_score<Largest>(b1 << 21), hi = key_score<Largest>((b1 << 21) | 0x1FFFFFu);
-  if (!Largest) std::swap(lo, hi);
-  if (lo != lo) lo = -std::numeric_limits<float>::infinity();
-  if (hi != hi) hi = std::numeric_limits<float>::infinity();
-  index_t m = 0;
-  {
-    using B = simd::batch<float, Arch>;
-    constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-    const B lv(lo), hv(hi);
-    index_t i = 0;
-    index_t* o = cand;
-    for (; i + L <= n; i += L) {
-      const B v = simd::load<float, Arch>(s + i);
-      o = simd::compress_indices((v >= lv) & (v <= hv), i, o);
+    for (; i < n; ++i) {
+      mn = std::min(mn, s[i]);
+      mx = std::max(mx, s[i]);
     }
-    for (; i < n; ++i)
-      if (s[i] >= lo && s[i] <= hi) *o++ = i;
-    m = static_cast<index_t>(o - cand);
   }
-  std::fill(hist, hist + 2048, 0u);
-  for (index_t i = 0; i < m; ++i) ++hist[(select_key<Largest>(s[cand[i]]) >> 10) & 2047u];
-  const std::uint32_t b2 = pick(2048, need);
-  std::fill(hist, hist + 1024, 0u);
-  for (index_t i = 0; i < m; ++i) {
-    const std::uint32_t u = select_key<Largest>(s[cand[i]]);
-    if (((u >> 10) & 2047u) == b2) ++hist[u & 1023u];
+  std::uint32_t lo = select_key<Largest>(Largest ? mn : mx), hi = select_key<Largest>(Largest ? mx : mn);
+  index_t need = k;  // rank, from the top, of the wanted key among the live keys
+  index_t m = 0;     // live keys after the first level: s[cand[0, m)]
+  for (bool first = true;; first = false) {
+    if (lo == hi) {
+      ties = need;
+      return lo;
+    }
+    const int width = 32 - __builtin_clz(hi - lo);
+    const int shift = width > digit_bits ? width - digit_bits : 0;
+    const std::uint32_t bins = ((hi - lo) >> shift) + 1;
+    const auto bucket = [&](float x) { return (select_key<Largest>(x) - lo) >> shift; };
+    if (first) {
+      // Increments of one counter serialise through memory and scores crowd into few buckets, so four
+      // interleaved sub-histograms are counted and summed.
+      std::uint32_t* sub[4] = {counts, counts + 2048, counts + 2 * 2048, counts + 3 * 2048};
+      for (auto* h : sub) std::fill(h, h + bins, 0u);
+      index_t i = 0;
+      for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; ++j) ++sub[j][bucket(s[i + j])];
+      for (; i < n; ++i) ++sub[0][bucket(s[i])];
+      for (std::uint32_t b = 0; b < bins; ++b) hist[b] = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+    } else {
+      std::fill(hist, hist + bins, 0u);
+      for (index_t i = 0; i < m; ++i) ++hist[bucket(s[cand[i]])];
+    }
+    // The bucket holding the need-th largest key, walking from the top; need becomes its rank there.
+    std::uint32_t b = bins - 1;
+    for (; b > 0 && index_t(hist[b]) < need; --b) need -= index_t(hist[b]);
+    const std::uint32_t mask = (std::uint32_t(1) << shift) - 1;
+    const std::uint32_t blo = lo + (b << shift), bhi = hi - blo > mask ? blo + mask : hi;
+    if (shift == 0) {
+      ties = need;
+      return blo;
+    }
+    if (first) {
+      // Bucket [blo, bhi] is the closed float interval [key_score(blo), key_score(bhi)] (reversed for
+      // bottom-k): gather its indices with a SIMD range compare.
+      float flo = key_score<Largest>(blo), fhi = key_score<Largest>(bhi);
+      if (!Largest) std::swap(flo, fhi);
+      const B lv(flo), hv(fhi);
+      index_t i = 0;
+      index_t* o = cand;
+      for (; i + L <= n; i += L) {
+        const B v = simd::load<float, Arch>(s + i);
+        o = simd::compress_indices((v >= lv) & (v <= hv), i, o);
+      }
+      for (; i < n; ++i)
+        if (s[i] >= flo && s[i] <= fhi) *o++ = i;
+      m = static_cast<index_t>(o - cand);
+    } else {
+      index_t w = 0;
+      for (index_t i = 0; i < m; ++i) {
+        const std::uint32_t u = select_key<Largest>(s[cand[i]]);
+        if (u >= blo && u <= bhi) cand[w++] = cand[i];
+      }
+      m = w;
+    }
+    lo = blo;
+    hi = bhi;
+    if (m <= 64) {
+      // Few survivors: order them by (key desc, index asc) — the §0.4 order — and read off the need-th.
+      std::uint64_t keys[64] = {};
+      for (index_t i = 0; i < m; ++i)
+        keys[i] = (std::uint64_t(select_key<Largest>(s[cand[i]])) << 32) |
+                  std::uint64_t(0xFFFFFFFFu - static_cast<std::uint32_t>(cand[i]));
+      std::nth_element(keys, keys + (need - 1), keys + m, std::greater<std::uint64_t>());
+      const std::uint32_t t = static_cast<std::uint32_t>(keys[need - 1] >> 32);
+      // Selected ties: survivors with key t ranked at or above the need-th (all the others rank above).
+      index_t above = 0;
+      for (index_t i = 0; i < m; ++i) above += static_cast<std::uint32_t>(keys[i] >> 32) > t;
+      ties = need - above;
+      return t;
+    }
   }
-  const std::uint32_t b3 = pick(1024, need);
-  ties = need;
-  return (b1 << 21) | (b2 << 10) | b3;
 }
 
 /// Calls emit(i) for every selected i in ascending order: scores strictly better than the threshold
@@ -268,15 +305,18 @@ inline void emit_selected(const float* s, index_t n, float t, index_t ties, Emit
   }
 }
 
-/// Stable LSD radix sort of (key, index) pairs by key descending (3 digit passes of ≤ 11 bits). Pairs
-/// arrive in ascending index order, so stability gives the §0.4 tie rule.
+/// Stable LSD radix sort of (key, index) pairs by key descending (3 digit passes of ≤ 11 bits; a pass
+/// whose digit is the same for every pair — typically the top one, the winners share their exponent
+/// range — is skipped). Pairs arrive in ascending index order, so stability gives the §0.4 tie rule.
 inline void radix_sort_desc(std::uint64_t* a, std::uint64_t* tmp, std::uint32_t* hist, index_t k) noexcept {
   const int shifts[3] = {32, 43, 54};
   const std::uint32_t masks[3] = {2047u, 2047u, 1023u};
+  std::uint64_t* const out = a;
   for (int pass = 0; pass < 3; ++pass) {
-    std::fill(hist, hist + 2048, 0u);
+    std::fill(hist, hist + masks[pass] + 1, 0u);
     // Descending: sort ascending on the complemented key digit.
     for (index_t i = 0; i < k; ++i) ++hist[(~a[i] >> shifts[pass]) & masks[pass]];
+    if (hist[(~a[0] >> shifts[pass]) & masks[pass]] == std::uint32_t(k)) continue;
     std::uint32_t sum = 0;
     for (std::uint32_t b = 0; b <= masks[pass]; ++b) {
       const std::uint32_t c = hist[b];
@@ -286,8 +326,7 @@ inline void radix_sort_desc(std::uint64_t* a, std::uint64_t* tmp, std::uint32_t*
     for (index_t i = 0; i < k; ++i) tmp[hist[(~a[i] >> shifts[pass]) & masks[pass]]++] = a[i];
     std::swap(a, tmp);
   }
-  // Three passes: the sorted data now lives in the original `tmp` buffer; copy it back.
-  std::copy(a, a + k, tmp);
+  if (a != out) std::copy(a, a + k, out);
 }
 
 template <class Arch, bool Largest>

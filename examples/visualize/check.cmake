@@ -1,0 +1,18 @@
+# ctest example_visualize: run vtr-visualize --small into OUT and check that each PNG exists and is not empty.
+file(REMOVE_RECURSE "${OUT}")
+execute_process(COMMAND "${EXE}" --small --out "${OUT}" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "vtr-visualize failed (${rc})")
+endif()
+foreach(name input saliency fastv sparsevlm fitprune vscan_stage1 vscan_stage2 dtoma tome keep_ratio_topk video
+             prunevid_video dtoma_video)
+  set(png "${OUT}/${name}.png")
+  if(NOT EXISTS "${png}")
+    message(FATAL_ERROR "missing ${png}")
+  endif()
+  file(SIZE "${png}" size)
+  file(READ "${png}" magic LIMIT 4 HEX)
+  if(size LESS 1000 OR NOT magic STREQUAL "89504e47")
+    message(FATAL_ERROR "${png} is not a PNG image (${size} bytes)")
+  endif()
+endforeach()
