@@ -7,10 +7,12 @@
 
 // core: views, plans, positions, KV compaction, workspace, errors (no math)
 #include "core/apply.hpp"
+#include "core/batch.hpp"
 #include "core/eigen.hpp"
 #include "core/error.hpp"
 #include "core/half.hpp"
 #include "core/kv.hpp"
+#include "core/media.hpp"
 #include "core/plan.hpp"
 #include "core/positions.hpp"
 #include "core/stage.hpp"
@@ -44,6 +46,7 @@
 #include "policies/frame_dedup.hpp"
 #include "policies/frame_gate.hpp"
 #include "policies/keep_ratio_topk.hpp"
+#include "policies/media_topk.hpp"
 
 // compile-time composition
 #include "pipeline.hpp"
