@@ -130,18 +130,16 @@ int main() {
 
   {
     // A transposed V cache (llama.cpp without flash attention): ne = {capacity, H_kv·d}, i.e. one row per
-    // channel with the TOKEN axis contiguous. kv::compact moves token rows, so this one is done by hand.
+    // channel with the TOKEN axis contiguous.
     const index_t w = H_kv * d;
     std::vector<float> vt(static_cast<std::size_t>(w * capacity));
     for (index_t c = 0; c < w; ++c)
       for (index_t t = 0; t < L; ++t) vt[static_cast<std::size_t>(c * capacity + t)] = value(0, t, c);
     float* v_t = vt.data();
     // [guide:kv-transposed]
-    // Token axis innermost: gather along each channel row. Origins ascend (origin[r] ≥ r), so in place is safe.
-    for (index_t c = 0; c < w; ++c) {
-      float* channel = v_t + c * capacity;
-      for (index_t r = 0; r < plan.size(); ++r) channel[r] = channel[plan.origin[static_cast<std::size_t>(r)]];
-    }
+    // Token axis innermost: [layers][channels][tokens], each channel row gathered along its tokens.
+    vtr::tensor_view<float, 3> v_cache(v_t, {1, w, L}, {w * capacity, capacity, 1});
+    vtr::kv::compact_token_minor(plan, vtr::kv::all_layers(), v_cache);
     // [/guide:kv-transposed]
     bool ok = true;
     for (index_t r = 0; r < plan.size(); ++r) ok = ok && vt[static_cast<std::size_t>(9 * capacity + r)] == value(0, plan.origin[static_cast<std::size_t>(r)], 9);

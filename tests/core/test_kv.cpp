@@ -113,6 +113,37 @@ TEST_CASE("kv: token-major cache, dense rows (runs) and strided rows") {
   }
 }
 
+TEST_CASE("kv: token-minor cache ([layers][channels][tokens], llama.cpp's transposed V)") {
+  std::mt19937 rng(9);
+  for (index_t len : {1, 13, 300}) {
+    const index_t layers = 4, channels = 6, cap = len + 7;
+    const auto keep = random_keep(rng, len, std::uniform_int_distribution<index_t>(0, len)(rng));
+    const vtr::plan p = vtr::plan::select(len, keep);
+    std::vector<float> data(static_cast<std::size_t>(layers * channels * cap));
+    auto at = [&](index_t l, index_t c, index_t t) -> float& { return data[std::size_t((l * channels + c) * cap + t)]; };
+    for (index_t l = 0; l < layers; ++l)
+      for (index_t c = 0; c < channels; ++c)
+        for (index_t t = 0; t < cap; ++t) at(l, c, t) = code(l, 0, t, c);
+    const vtr::tensor_view<float, 3> v(data.data(), {layers, channels, len}, {channels * cap, cap, 1});
+    REQUIRE(vtr::kv::try_compact_token_minor(p, vtr::kv::layer_range{1, 3}, v).ok());
+    for (index_t l = 0; l < layers; ++l)
+      for (index_t c = 0; c < channels; ++c)
+        for (index_t t = 0; t < cap; ++t) {
+          const bool moved = l >= 1 && l < 3 && t < p.size();
+          REQUIRE(at(l, c, t) == (moved ? code(l, 0, keep[std::size_t(t)], c) : code(l, 0, t, c)));
+        }
+  }
+  // The token axis is the last one: a plan for another length is rejected, nothing written.
+  std::vector<float> data(2 * 3 * 5, 1.0f);
+  const vtr::tensor_view<float, 3> v(data.data(), {2, 3, 5});
+  const auto st = vtr::kv::try_compact_token_minor(vtr::plan::select(4, std::vector<index_t>{1, 3}), vtr::kv::all_layers(), v);
+  REQUIRE_FALSE(st.ok());
+  REQUIRE(st.message().find("token axis (dimension 2)") != std::string::npos);
+  REQUIRE(std::all_of(data.begin(), data.end(), [](float x) { return x == 1.0f; }));
+  REQUIRE_THROWS_AS(vtr::kv::compact_token_minor(vtr::plan::select(4, std::vector<index_t>{1, 3}), vtr::kv::all_layers(), v),
+                    vtr::invalid_input);
+}
+
 TEST_CASE("kv: K and V together; ranges of the methods; fp16-sized elements") {
   const index_t layers = 6, len = 10;
   // PruneVid stage 2 at K = 2 compacts layers 0…2.

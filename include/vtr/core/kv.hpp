@@ -147,6 +147,27 @@ status try_compact(const plan& p, const layer_range& layers, const tensor_view<T
   return {};
 }
 
+/// Compacts a cache stored with the token axis innermost, [layers][channels][tokens] (channels =
+/// heads·head_dim; llama.cpp keeps V this way when flash attention is off), over `layers`: each channel
+/// row is gathered along its tokens. Origins ascend (origin[r] ≥ r), so the gather is safe in place. The
+/// token axis (extent 2) must hold plan.input_rows entries. Nothing is written on error.
+template <class T>
+status try_compact_token_minor(const plan& p, const layer_range& layers, const tensor_view<T, 3>& cache) {
+  VTR_TRY(detail::check_selection(p));
+  VTR_TRY(detail::check_cache("cache", p, layers, cache, 2));
+  const index_t fm = detail::first_move(p), e = layers.end(cache.extent(0));
+  for (index_t l = layers.first; l < e; ++l)
+    for (index_t c = 0; c < cache.extent(1); ++c) {
+      T* row = cache.data_handle() + l * cache.stride(0) + c * cache.stride(1);
+      for (index_t r = fm; r < p.size(); ++r) row[r] = row[p.origin[static_cast<std::size_t>(r)]];
+    }
+  return {};
+}
+template <class T>
+void compact_token_minor(const plan& p, const layer_range& layers, const tensor_view<T, 3>& cache) {
+  raise_if_error(try_compact_token_minor(p, layers, cache));
+}
+
 // ---- K and V together (both checked before either is touched) ----
 
 template <class T>
