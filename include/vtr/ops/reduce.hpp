@@ -122,53 +122,6 @@ void fold_many(float* dst, index_t n, index_t count, bool init, RowPtr&& row_ptr
   }
 }
 
-/// fold_tree with a run-time row count m ∈ 1…8.
-template <class Arch, class Op, class T>
-simd::batch<float, Arch> fold_tree_rt(const T* const* p, int m, index_t c) noexcept {
-  switch (m) {
-    case 1: return fold_tree<Arch, Op, 1>(p, c);
-    case 2: return fold_tree<Arch, Op, 2>(p, c);
-    case 3: return fold_tree<Arch, Op, 3>(p, c);
-    case 4: return fold_tree<Arch, Op, 4>(p, c);
-    case 5: return fold_tree<Arch, Op, 5>(p, c);
-    case 6: return fold_tree<Arch, Op, 6>(p, c);
-    case 7: return fold_tree<Arch, Op, 7>(p, c);
-    default: return fold_tree<Arch, Op, 8>(p, c);
-  }
-}
-
-/// dst[0, K·lanes) = Op over all `count` rows (row_ptr(i) → the tile start in row i) with the K
-/// accumulators held in registers: rows stream past once and dst is written once. Rows are folded in
-/// groups of eight by the same tree, in the same order, as fold_many, so both give identical bits; this
-/// form wins when there are many rows over a narrow output (fold_many re-reads and re-writes dst for
-/// every group, which costs ~1.7× the read floor on a 576×576 block, this ~1.0×).
-template <class Arch, class Op, int K, class RowPtr>
-void fold_column_tile(float* dst, index_t count, RowPtr&& row_ptr) noexcept {
-  using T = std::remove_cv_t<std::remove_pointer_t<decltype(row_ptr(index_t(0)))>>;
-  using B = simd::batch<float, Arch>;
-  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-  B acc[K];
-  const T* p[8];
-  const auto group = [&](index_t i, int m) {
-    for (int j = 0; j < m; ++j) p[j] = row_ptr(i + j);
-  };
-  // count ≥ 1: the first group initialises the accumulators, full groups follow, then the rest.
-  const int first = static_cast<int>(std::min<index_t>(8, count));
-  group(0, first);
-  for (int k = 0; k < K; ++k) acc[k] = fold_tree_rt<Arch, Op>(p, first, k * L);
-  index_t i = first;
-  for (; i + 8 <= count; i += 8) {
-    group(i, 8);
-    for (int k = 0; k < K; ++k) acc[k] = Op::apply(acc[k], fold_tree<Arch, Op, 8>(p, k * L));
-  }
-  if (i < count) {
-    const int m = static_cast<int>(count - i);
-    group(i, m);
-    for (int k = 0; k < K; ++k) acc[k] = Op::apply(acc[k], fold_tree_rt<Arch, Op>(p, m, k * L));
-  }
-  for (int k = 0; k < K; ++k) simd::store<float, Arch>(dst + k * L, acc[k]);
-}
-
 template <class Arch>
 void scale_in_place(float* x, index_t n, float f) noexcept {
   using B = simd::batch<float, Arch>;
@@ -312,25 +265,10 @@ status try_column_sum(matrix_view<const float> block, vector_view<float> out) {
     std::fill(o, o + C, 0.0f);
     return {};
   }
-  // Column tiles of 8 SIMD vectors held in registers over all rows; the last < lanes columns go
-  // through fold_many's scalar tail (same fold order, so every arch gives the same bits).
-  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-  const auto rows_from = [&](index_t c0) { return [&block, c0](index_t i) { return block.row(i) + c0; }; };
-  index_t c = 0;
-  for (; c + 8 * L <= C; c += 8 * L) detail::fold_column_tile<Arch, detail::add_op, 8>(o + c, R, rows_from(c));
-  // The rest in one tile (a narrower tile per leftover vector would stream the same cache lines again).
-  switch ((C - c) / L) {
-    case 7: detail::fold_column_tile<Arch, detail::add_op, 7>(o + c, R, rows_from(c)); break;
-    case 6: detail::fold_column_tile<Arch, detail::add_op, 6>(o + c, R, rows_from(c)); break;
-    case 5: detail::fold_column_tile<Arch, detail::add_op, 5>(o + c, R, rows_from(c)); break;
-    case 4: detail::fold_column_tile<Arch, detail::add_op, 4>(o + c, R, rows_from(c)); break;
-    case 3: detail::fold_column_tile<Arch, detail::add_op, 3>(o + c, R, rows_from(c)); break;
-    case 2: detail::fold_column_tile<Arch, detail::add_op, 2>(o + c, R, rows_from(c)); break;
-    case 1: detail::fold_column_tile<Arch, detail::add_op, 1>(o + c, R, rows_from(c)); break;
-    default: break;
+  for (index_t c0 = 0; c0 < C; c0 += detail::reduce_tile) {
+    const index_t w = std::min(detail::reduce_tile, C - c0);
+    detail::fold_many<Arch, detail::add_op>(o + c0, w, R, true, [&](index_t i) { return block.row(i) + c0; });
   }
-  c += (C - c) / L * L;
-  if (c < C) detail::fold_many<Arch, detail::add_op>(o + c, C - c, R, true, rows_from(c));
   return {};
 }
 template <class Arch = simd::default_arch>
