@@ -1,103 +1,174 @@
-// Benchmarks of DToMA (ALGORITHMS §3.6, §5.3): D1 quadtree on a 16-frame 24×24×1024 video, D2 selection at
-// LLaVA-1.5 shape [32][40][576], D3 one decode step at 32 heads × 576 tokens.
+// Benchmarks of DToMA (ALGORITHMS §3.6, §5.3): D1 quadtree on 16-frame 24×24×1024 (CLIP width), PLLaVA
+// (16 × 12×12 × 4096) and 64-frame (64 × 12×12 × 4096) videos; D2 selection over the text rows' attention
+// [32][40][N] at LLaVA-1.5 and the video shapes; D3 one decode step at 32 heads × N tracked tokens.
 //
-// Floors:
-//  * D1 — "one read of the frame tokens per tree level", i.e. (max_depth+1) reads of F·h·w·C floats: the
-//    cost of the recursive definition in its O(n·C) form (§5.3: ≤ (max_depth+1)·h·w·C per frame). vtr
-//    forms the unit-vector sums bottom-up (leaves once, inner cells from their children), so it reads each
-//    token about once and can beat this floor; "/floor1" gives the single-read floor for comparison.
-//    Random tokens are the worst case: almost nothing merges, every cell down to max_depth is tested.
-//  * D2 — one read of the [32][40][576] probabilities (the head-mean, row-mean reduction is memory-bound).
-//  * D3 — one read of the [32][576] attention row.
+// Floors: one read of the bytes each step must read — D1 the frame tokens, D2 the [32][40][N]
+// probabilities, D3 the [32][N] attention row. (§5.3 bounds D1 by (max_depth+1) reads, one per tree
+// level; vtr forms the unit-vector sums bottom-up — leaves once, inner cells from their children — so it
+// reads each token about once.) Random tokens are D1's worst case: almost nothing merges, every cell down
+// to max_depth is tested.
+// Dominant steps: D1 the unit-vector accumulation of every token (ops::accumulate_unit_rows over each
+// frame: a norm and a scaled add per token); D2 the head-mean, row-mean reduction; D3 the max over heads.
 #include "bench_util.hpp"
 
 #include <vtr/methods/dtoma.hpp>
+#include <vtr/ops/accumulate.hpp>
 
+#include <string>
 #include <vector>
 
 namespace {
 
 using vtr::index_t;
+using vtr_bench::dims;
 
-constexpr index_t frames = 16, grid = 24, feat = 1024, max_depth = 3;
-constexpr index_t heads = 32, rows = 40, cols = 576;
+constexpr index_t max_depth = 3, heads = 32, rows = 40;
 
-void d1_quadtree(benchmark::State& state) {
-  const auto x = vtr_bench::random_floats(static_cast<std::size_t>(frames * grid * grid * feat), 3, -1.0f, 1.0f);
+struct video_case {
+  index_t frames, grid, feat;
+  index_t tokens() const { return frames * grid * grid; }
+};
+
+std::shared_ptr<const std::vector<float>> tokens(const video_case& c) {
+  return vtr_bench::shared_floats(static_cast<std::size_t>(c.tokens() * c.feat), 3, -1.0f, 1.0f);
+}
+
+void d1_quadtree(benchmark::State& state, video_case c) {
+  const auto x = tokens(c);
   const vtr::dtoma::quadtree q({0.8f, max_depth});
-  const vtr::dtoma::quadtree::inputs in{vtr::matrix_view<const float>(x.data(), {frames * grid * grid, feat}), frames, grid, grid};
-  vtr::workspace ws(q.workspace_bytes(frames, grid, grid, feat));
+  const vtr::dtoma::quadtree::inputs in{vtr::matrix_view<const float>(x->data(), {c.tokens(), c.feat}), c.frames, c.grid, c.grid};
+  vtr::workspace ws(q.workspace_bytes(c.frames, c.grid, c.grid, c.feat));
   vtr::plan p;
   for (auto _ : state) {
     vtr::raise_if_error(q.try_plan(in, p, ws));
     benchmark::DoNotOptimize(p.origin.data());
   }
   state.counters["out_tokens"] = static_cast<double>(p.size());
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * x.size() * sizeof(float)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * x->size() * sizeof(float)));
 }
-BENCHMARK(d1_quadtree)->Name("dtoma.quadtree/video16_24x24x1024")->Unit(benchmark::kMicrosecond);
 
-void d1_floor(benchmark::State& state) {
-  const auto x = vtr_bench::random_floats(static_cast<std::size_t>(frames * grid * grid * feat), 3);
+void d1_floor(benchmark::State& state, video_case c) {
+  const auto x = tokens(c);
+  vtr_bench::floor_read(state, x->data(), x->size());
+}
+
+void d1_dominant(benchmark::State& state, video_case c) {
+  const auto x = tokens(c);
+  const index_t n_f = c.grid * c.grid;
+  std::vector<float> sum(static_cast<std::size_t>(c.feat));
   for (auto _ : state) {
-    for (index_t level = 0; level <= max_depth; ++level) {
-      Eigen::Map<const Eigen::VectorXf> v(x.data(), static_cast<Eigen::Index>(x.size()));
-      float s = v.sum();
-      benchmark::DoNotOptimize(s);
+    for (index_t t = 0; t < c.frames; ++t) {
+      std::fill(sum.begin(), sum.end(), 0.0f);
+      vtr::ops::accumulate_unit_rows(vtr::matrix_view<const float>(x->data() + t * n_f * c.feat, {n_f, c.feat}),
+                                     vtr::ops::unit_norm_eps, sum.data());
     }
+    benchmark::DoNotOptimize(sum.data());
+    benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * (max_depth + 1) * x.size() * sizeof(float)));
 }
-BENCHMARK(d1_floor)->Name("dtoma.quadtree/video16_24x24x1024/floor")->Unit(benchmark::kMicrosecond);
 
-void d1_floor1(benchmark::State& state) {
-  const auto x = vtr_bench::random_floats(static_cast<std::size_t>(frames * grid * grid * feat), 3);
-  vtr_bench::floor_read(state, x.data(), x.size());
+// ---- D2: selection from the text rows' attention [H][N_q][n] ----
+
+std::shared_ptr<const std::vector<float>> d2_probs(index_t n) {
+  return vtr_bench::shared_probabilities(static_cast<std::size_t>(heads * rows), static_cast<std::size_t>(n), 5);
 }
-BENCHMARK(d1_floor1)->Name("dtoma.quadtree/video16_24x24x1024/floor1")->Unit(benchmark::kMicrosecond);
 
-void d2_select(benchmark::State& state) {
-  const auto a = vtr_bench::random_probabilities(static_cast<std::size_t>(heads * rows), cols, 5);
-  const auto rel = vtr_bench::random_floats(cols, 6);
+void d2_select(benchmark::State& state, index_t n) {
+  const auto a = d2_probs(n);
+  const auto rel = vtr_bench::shared_floats(static_cast<std::size_t>(n), 6);
   const vtr::dtoma::select sel;
   vtr::dtoma::select::inputs in;
-  in.attn = vtr::ops::attention_input::from_probs({a.data(), {heads, rows, cols}});
-  in.relevance = vtr::view_of(rel);
+  in.attn = vtr::ops::attention_input::from_probs({a->data(), {heads, rows, n}});
+  in.relevance = vtr::vector_view<const float>(rel->data(), {n});
   vtr::workspace ws(1 << 16);
   vtr::plan p;
   for (auto _ : state) {
     vtr::raise_if_error(sel.try_plan(in, p, ws));
     benchmark::DoNotOptimize(p.origin.data());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * a.size() * sizeof(float)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * a->size() * sizeof(float)));
 }
-BENCHMARK(d2_select)->Name("dtoma.select/llava15_h32_q40_n576")->Unit(benchmark::kMicrosecond);
 
-void d2_floor(benchmark::State& state) {
-  const auto a = vtr_bench::random_probabilities(static_cast<std::size_t>(heads * rows), cols, 5);
-  vtr_bench::floor_read(state, a.data(), a.size());
+void d2_floor(benchmark::State& state, index_t n) {
+  const auto a = d2_probs(n);
+  vtr_bench::floor_read(state, a->data(), a->size());
 }
-BENCHMARK(d2_floor)->Name("dtoma.select/llava15_h32_q40_n576/floor")->Unit(benchmark::kMicrosecond);
 
-void d3_step(benchmark::State& state) {
-  // Every token used (probabilities above the 0.1 threshold somewhere): nothing is evicted, so the tracked
-  // set stays at 576 and each iteration measures the same full step.
-  auto a = vtr_bench::random_floats(static_cast<std::size_t>(heads * cols), 7, 0.0f, 0.05f);
-  for (index_t j = 0; j < cols; ++j) a[static_cast<std::size_t>((j % heads) * cols + j)] = 0.5f;
-  vtr::dtoma::usage_tracker t(cols);
-  const vtr::matrix_view<const float> v(a.data(), {heads, cols});
+void d2_dominant(benchmark::State& state, index_t n) {
+  const auto a = d2_probs(n);
+  std::vector<float> out(static_cast<std::size_t>(n));
+  vtr::workspace ws;
+  const vtr::tensor_view<const float, 3> v(a->data(), {heads, rows, n});
+  for (auto _ : state) {
+    vtr::ops::reduce_attention(v, vtr::ops::head_reduce::mean, vtr::ops::row_reduce::mean, vtr::view_of(out), ws);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+}
+
+// ---- D3: one decode step over the [H][N] attention row of the tracked tokens ----
+
+// Every token used (probabilities above the 0.1 threshold somewhere): nothing is evicted, so the tracked
+// set stays at N and each iteration measures the same full step.
+std::shared_ptr<const std::vector<float>> d3_row(index_t n) {
+  return vtr_bench::cached<float>("dtoma-d3/" + std::to_string(n), [&] {
+    auto a = vtr_bench::random_floats(static_cast<std::size_t>(heads * n), 7, 0.0f, 0.05f);
+    for (index_t j = 0; j < n; ++j) a[static_cast<std::size_t>((j % heads) * n + j)] = 0.5f;
+    return a;
+  });
+}
+
+void d3_step(benchmark::State& state, index_t n) {
+  const auto a = d3_row(n);
+  vtr::dtoma::usage_tracker t(n);
+  const vtr::matrix_view<const float> v(a->data(), {heads, n});
   for (auto _ : state) {
     auto ev = t.step(v);
     benchmark::DoNotOptimize(ev.data_handle());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * a.size() * sizeof(float)));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * a->size() * sizeof(float)));
 }
-BENCHMARK(d3_step)->Name("dtoma.usage_step/llava15_h32_n576")->Unit(benchmark::kMicrosecond);
 
-void d3_floor(benchmark::State& state) {
-  const auto a = vtr_bench::random_floats(static_cast<std::size_t>(heads * cols), 7);
-  vtr_bench::floor_read(state, a.data(), a.size());
+void d3_floor(benchmark::State& state, index_t n) {
+  const auto a = d3_row(n);
+  vtr_bench::floor_read(state, a->data(), a->size());
 }
-BENCHMARK(d3_floor)->Name("dtoma.usage_step/llava15_h32_n576/floor")->Unit(benchmark::kMicrosecond);
+
+void d3_dominant(benchmark::State& state, index_t n) {
+  const auto a = d3_row(n);
+  std::vector<float> out(static_cast<std::size_t>(n));
+  vtr::workspace ws;
+  const vtr::tensor_view<const float, 3> v(a->data(), {heads, 1, n});
+  for (auto _ : state) {
+    vtr::ops::reduce_attention(v, vtr::ops::head_reduce::max, vtr::ops::row_reduce::max, vtr::view_of(out), ws);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+}
+
+VTR_BENCH_REGISTER(register_dtoma) {
+  using namespace vtr_bench;
+  for (const auto& [tag, c] : {std::pair{"video16", video_case{16, 24, 1024}}, std::pair{pllava.tag, video_case{16, 12, 4096}},
+                               std::pair{video64.tag, video_case{64, 12, 4096}}}) {
+    const std::string n = shape_name("dtoma.quadtree", tag, dims(c.frames, c.grid, c.grid, c.feat));
+    add_step(n, method_overhead, d1_quadtree, c);
+    add_floor(n, d1_floor, c);
+    add_dominant(n, d1_dominant, c);
+  }
+  for (const auto& [tag, n] : {std::pair{llava15.tag, llava15.visual}, std::pair{pllava.tag, pllava.tokens()},
+                               std::pair{video64.tag, video64.tokens()}}) {
+    const std::string name = shape_name("dtoma.select", tag, "h32_q40_n" + std::to_string(n));
+    add_step(name, method_overhead, d2_select, n);
+    add_floor(name, d2_floor, n);
+    add_dominant(name, d2_dominant, n);
+  }
+  for (const auto& [tag, n] : {std::pair{llava15.tag, llava15.visual}, std::pair{pllava.tag, pllava.tokens()},
+                               std::pair{video64.tag, video64.tokens()}}) {
+    const std::string name = shape_name("dtoma.usage_step", tag, "h32_n" + std::to_string(n));
+    add_step(name, method_overhead, d3_step, n);
+    add_floor(name, d3_floor, n);
+    add_dominant(name, d3_dominant, n);
+  }
+}
 
 }  // namespace

@@ -1,88 +1,173 @@
-// SparseVLM v1.5 (ALGORITHMS §3.2, §5.3) at the LLaVA-1.5 shape: one prune event at layer 2 — 576 visual
-// tokens, D = 4096, 32 heads, 40 text rows of which 20 rate, table 192 → 300 kept, m = 83 recycled into
-// 9 clusters. Its two dominant steps and their floors:
+// SparseVLM v1.5 (ALGORITHMS §3.2, §5.3) at the image shapes: one prune event at layer 2 — the visual
+// tokens, 40 text rows of which 20 rate, table 192 → 300 kept, the top 30 % + 1 of the pruned recycled
+// into ⌊m/10⌋ + 1 DPC-kNN clusters (LLaVA-1.5: m = 83 into 9; LLaVA-NeXT: m = 775 into 78; Qwen2.5-VL:
+// m = 213 into 22) — and the rater selection run once per prefill (an N_v × N_t × D GEMM).
+//
+// The event's dominant step is the recycling DPC-kNN's distance matrix (m²·D/2 MAC in the SYRK form,
+// §5.3), registered alone as "/dominant" (ops::pairwise_distances of the recycled rows); the floor of the
+// event is the Eigen SYRK of the same rows. Its two sub-steps are also measured against their floors at
+// LLaVA-1.5:
 //   scores     reading the rater rows of the attention (20 × 32 × 576 floats)  → floor_read
 //   recycling  DPC-kNN on the 83 recycled rows of 4096 dims                      → SYRK 83 × 4096
 #include "bench_util.hpp"
 
 #include <vtr/methods/sparsevlm.hpp>
+#include <vtr/ops/similarity.hpp>
 
+#include <string>
 #include <vector>
 
 namespace {
 
 using vtr::index_t;
-constexpr index_t heads = 32, n_text = 40, v = 576, dim = 4096;
+using vtr_bench::image_shape;
 
 struct event_data {
-  std::vector<float> attn = vtr_bench::random_floats(static_cast<std::size_t>(heads * n_text * v), 3);
-  std::vector<float> hidden = vtr_bench::random_floats(static_cast<std::size_t>(v * dim), 4, -1.0f, 1.0f);
+  std::shared_ptr<const std::vector<float>> attn, hidden;
   std::vector<index_t> raters;
-  event_data() {
-    for (index_t r = 0; r < n_text; r += 2) raters.push_back(r);
+  image_shape s;
+  explicit event_data(const image_shape& shape)
+      : attn(vtr_bench::shared_floats(static_cast<std::size_t>(shape.heads * shape.text * shape.visual), 3)),
+        hidden(vtr_bench::shared_floats(static_cast<std::size_t>(shape.visual * shape.dim), 4, -1.0f, 1.0f)),
+        s(shape) {
+    for (index_t r = 0; r < s.text; r += 2) raters.push_back(r);
   }
   vtr::sparsevlm::event_inputs inputs() const {
     vtr::sparsevlm::event_inputs in;
-    in.attn = vtr::ops::attention_input::from_probs({attn.data(), {heads, n_text, v}});
+    in.attn = vtr::ops::attention_input::from_probs({attn->data(), {s.heads, s.text, s.visual}});
     in.raters = vtr::view_of(raters);
-    in.hidden_vis = {hidden.data(), {v, dim}};
+    in.hidden_vis = {hidden->data(), {s.visual, s.dim}};
     in.layer = 2;
-    in.v_start = 35;
-    in.v_num = v;
+    in.v_start = s.prefix;
+    in.v_num = s.visual;
     return in;
   }
 };
 
-void sparsevlm_event(benchmark::State& state) {
-  const event_data d;
+void sparsevlm_event(benchmark::State& state, image_shape s) {
+  const event_data d(s);
   const auto in = d.inputs();
   const vtr::sparsevlm::layer step;
   vtr::workspace ws;
   vtr::plan p;
+  vtr::sparsevlm::event_details det;
+  vtr::raise_if_error(step.try_plan(in, p, ws, &det));
   for (auto _ : state) {
     vtr::raise_if_error(step.try_plan(in, p, ws));
     benchmark::DoNotOptimize(p.origin.data());
   }
+  state.counters["recycled"] = static_cast<double>(det.counts.m);
 }
-BENCHMARK(sparsevlm_event)->Name("sparsevlm.event/llava15_576x4096_h32_r20")->Unit(benchmark::kMicrosecond);
 
-// Scores only: the rater-row read and its floor.
-void sparsevlm_scores(benchmark::State& state) {
-  const event_data d;
+/// The recycled rows of the event above, gathered [m][D].
+std::vector<float> recycled_rows(const event_data& d) {
   vtr::workspace ws;
-  std::vector<float> s(static_cast<std::size_t>(v));
-  const vtr::tensor_view<const float, 3> a(d.attn.data(), {heads, n_text, v});
+  vtr::sparsevlm::event_details det;
+  vtr::sparsevlm::layer().plan(d.inputs(), ws, &det);
+  std::vector<float> rows;
+  for (index_t r : det.recycled) rows.insert(rows.end(), d.hidden->data() + r * d.s.dim, d.hidden->data() + (r + 1) * d.s.dim);
+  return rows;
+}
+
+void sparsevlm_event_dominant(benchmark::State& state, image_shape s) {
+  const event_data d(s);
+  const std::vector<float> x = recycled_rows(d);
+  const index_t m = static_cast<index_t>(x.size()) / s.dim;
+  std::vector<float> out(std::size_t(m * m));
   for (auto _ : state) {
-    vtr::ops::reduce_attention(a, vtr::ops::head_reduce::mean, vtr::ops::row_reduce::mean, vtr::view_of(s), ws,
-                               vtr::view_of(d.raters));
-    benchmark::DoNotOptimize(s.data());
+    vtr::ops::pairwise_distances(vtr::matrix_view<const float>(x.data(), {m, s.dim}),
+                                 vtr::matrix_view<float>(out.data(), {m, m}), 1.0f);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
   }
 }
-BENCHMARK(sparsevlm_scores)->Name("sparsevlm.scores/llava15_576_h32_r20")->Unit(benchmark::kMicrosecond);
 
-void sparsevlm_scores_floor(benchmark::State& state) {
-  const auto x = vtr_bench::random_floats(static_cast<std::size_t>(heads * 20 * v), 5);
-  vtr_bench::floor_read(state, x.data(), x.size());
+void sparsevlm_event_floor(benchmark::State& state, image_shape s) {
+  const event_data d(s);
+  vtr_bench::floor_syrk(state, static_cast<index_t>(recycled_rows(d).size()) / s.dim, s.dim);
 }
-BENCHMARK(sparsevlm_scores_floor)->Name("sparsevlm.scores/llava15_576_h32_r20/floor")->Unit(benchmark::kMicrosecond);
+
+// Scores only: the rater-row read and its floor.
+void sparsevlm_scores(benchmark::State& state, image_shape s) {
+  const event_data d(s);
+  vtr::workspace ws;
+  std::vector<float> out(static_cast<std::size_t>(s.visual));
+  const vtr::tensor_view<const float, 3> a(d.attn->data(), {s.heads, s.text, s.visual});
+  for (auto _ : state) {
+    vtr::ops::reduce_attention(a, vtr::ops::head_reduce::mean, vtr::ops::row_reduce::mean, vtr::view_of(out), ws,
+                               vtr::view_of(d.raters));
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+}
+
+void sparsevlm_scores_floor(benchmark::State& state, image_shape s) {
+  vtr_bench::floor_read_n(state, static_cast<std::size_t>(s.heads * (s.text / 2) * s.visual));
+}
 
 // Recycling: DPC-kNN on the m = 83 recycled rows (k = M = 9), floor = the SYRK of its distances.
-void sparsevlm_recycle(benchmark::State& state) {
-  const index_t m = 83;
-  const auto x = vtr_bench::random_floats(static_cast<std::size_t>(m * dim), 6, -1.0f, 1.0f);
+constexpr index_t recycled_m = 83, recycled_c = 9;
+
+void sparsevlm_recycle(benchmark::State& state, image_shape s) {
+  const auto x = vtr_bench::shared_floats(static_cast<std::size_t>(recycled_m * s.dim), 6, -1.0f, 1.0f);
   vtr::ops::dpc_params p;
-  p.clusters = 9;
-  p.k = 9;
+  p.clusters = recycled_c;
+  p.k = recycled_c;
   vtr::ops::dpc_result r;
   vtr::workspace ws;
   for (auto _ : state) {
-    vtr::ops::dpc_knn(vtr::matrix_view<const float>(x.data(), {m, dim}), p, {}, r, ws);
+    vtr::ops::dpc_knn(vtr::matrix_view<const float>(x->data(), {recycled_m, s.dim}), p, {}, r, ws);
     benchmark::DoNotOptimize(r.labels.data());
   }
 }
-BENCHMARK(sparsevlm_recycle)->Name("sparsevlm.recycle_dpc/llava15_m83x4096_c9")->Unit(benchmark::kMicrosecond);
 
-void sparsevlm_recycle_floor(benchmark::State& state) { vtr_bench::floor_syrk(state, 83, dim); }
-BENCHMARK(sparsevlm_recycle_floor)->Name("sparsevlm.recycle_dpc/llava15_m83x4096_c9/floor")->Unit(benchmark::kMicrosecond);
+void sparsevlm_recycle_floor(benchmark::State& state, image_shape s) { vtr_bench::floor_syrk(state, recycled_m, s.dim); }
+
+// ---- rater selection (once per prefill, §3.2.3): V·Tᵀ, a softmax over the text axis, a column mean ----
+
+struct rater_data {
+  std::shared_ptr<const std::vector<float>> vis, text;
+  explicit rater_data(const image_shape& s)
+      : vis(vtr_bench::shared_floats(std::size_t(s.visual * s.dim), 10, -0.1f, 0.1f)),
+        text(vtr_bench::shared_floats(std::size_t(s.text * s.dim), 11, -0.1f, 0.1f)) {}
+};
+
+void sparsevlm_raters(benchmark::State& state, image_shape s) {
+  const rater_data d(s);
+  const vtr::matrix_view<const float> v(d.vis->data(), {s.visual, s.dim}), t(d.text->data(), {s.text, s.dim});
+  std::vector<index_t> raters;
+  vtr::workspace ws(vtr::sparsevlm::raters_workspace_bytes(s.visual, s.text));
+  for (auto _ : state) {
+    vtr::raise_if_error(vtr::sparsevlm::try_select_raters(v, t, raters, ws));
+    benchmark::DoNotOptimize(raters.data());
+  }
+}
+
+void sparsevlm_raters_floor(benchmark::State& state, image_shape s) { vtr_bench::floor_gemm_abt(state, s.visual, s.text, s.dim); }
+
+VTR_BENCH_REGISTER(register_sparsevlm) {
+  using namespace vtr_bench;
+  for (const image_shape& s : {llava15, llava_next, qwen25vl}) {
+    const std::string n = shape_name("sparsevlm.event", s.tag, dims(s.visual, s.dim) + "_h" + std::to_string(s.heads) + "_r20");
+    add_step(n, method_overhead, sparsevlm_event, s);
+    add_floor(n, sparsevlm_event_floor, s);
+    add_dominant(n, sparsevlm_event_dominant, s);
+  }
+  {
+    const std::string n = shape_name("sparsevlm.scores", llava15.tag, dims(llava15.visual) + "_h32_r20");
+    add_step(n, memory_bound, sparsevlm_scores, llava15);
+    add_floor(n, sparsevlm_scores_floor, llava15);
+  }
+  {
+    const std::string n = shape_name("sparsevlm.recycle_dpc", llava15.tag, "m" + dims(recycled_m, llava15.dim) + "_c9");
+    add_step(n, gemm_bound, sparsevlm_recycle, llava15);
+    add_floor(n, sparsevlm_recycle_floor, llava15);
+  }
+  for (const image_shape& s : {llava15, llava_next, qwen25vl}) {
+    const std::string n = shape_name("sparsevlm.raters", s.tag, dims(s.visual, s.text, s.dim));
+    add_step(n, gemm_bound, sparsevlm_raters, s);
+    add_floor(n, sparsevlm_raters_floor, s);
+  }
+}
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <cstring>
 #include <vector>
 
 using vtr::index_t;
@@ -158,6 +159,25 @@ TEST_CASE("column_mean / column_sum match the reference (§2.3 colmean_block)") 
   CHECK(has_text(st.message(), "'block'"));
   ops::column_sum(empty, vtr::view_of(z));
   CHECK(z == std::vector<float>(3, 0.0f));
+}
+
+TEST_CASE("column_sum: every row blocking folds in fold_many's order (the same bits on every path)") {
+  // Cache-resident blocks take one pass of register tiles, larger ones blocks of 32 rows; both must give
+  // exactly what one fold_many over all rows gives (so results never depend on the block size).
+  for (auto [rows, cols] : {std::array<index_t, 2>{576, 576}, {1003, 577}, {200, 2880}, {33, 17}, {1100, 600}}) {
+    attn_block a(1, rows, cols, 5, static_cast<unsigned>(rows + cols));
+    const vtr::matrix_view<const float> block = a.view[0];
+    std::vector<float> out(static_cast<std::size_t>(cols)), want(out.size());
+    ops::column_sum(block, vtr::view_of(out));
+    for (index_t c0 = 0; c0 < cols; c0 += ops::detail::reduce_tile) {
+      const index_t w = std::min(ops::detail::reduce_tile, cols - c0);
+      ops::detail::fold_many<vtr::simd::default_arch, ops::detail::add_op>(want.data() + c0, w, rows, true,
+                                                                           [&](index_t i) { return block.row(i) + c0; });
+    }
+    INFO("rows " << rows << " cols " << cols);
+    CHECK(std::memcmp(out.data(), want.data(), out.size() * sizeof(float)) == 0);
+    check_close(out, ops::ref::column_mean(block, false));
+  }
 }
 
 TEST_CASE("top_heads: rank by region total, ties to the lower head (§2.2 top_h)") {
