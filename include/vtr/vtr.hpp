@@ -13,10 +13,12 @@
 #include "core/half.hpp"
 #include "core/kv.hpp"
 #include "core/media.hpp"
+#include "core/parallel.hpp"
 #include "core/plan.hpp"
 #include "core/positions.hpp"
 #include "core/stage.hpp"
 #include "core/tensor_view.hpp"
+#include "core/thread_executor.hpp"
 #include "core/workspace.hpp"
 
 // simd: the xsimd compatibility layer

@@ -11,6 +11,7 @@
 
 #include "../config.hpp"
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 #include "../core/plan.hpp"
 #include "../core/stage.hpp"
 #include "../core/tensor_view.hpp"
@@ -63,7 +64,10 @@ class consecutive_frame_dedup {
     std::vector<float> similarity;     ///< [F−1]: cos(F_t, F_{t+1})
   };
 
-  status try_plan(const inputs& in, plan& out, workspace& ws, details* extra = nullptr) const {
+  /// `exec` (core/parallel.hpp; nullptr = serial) may compute the frames' norms and the consecutive dot
+  /// products concurrently (item t: frame t's norm and its dot with frame t−1); the plan, details and errors
+  /// are bit-identical to the serial run. No workspace is taken per item.
+  status try_plan(const inputs& in, plan& out, workspace& ws, details* extra = nullptr, executor* exec = nullptr) const {
     if (std::isnan(p_.threshold)) return fail("parameter 'threshold' must not be NaN");
     VTR_TRY(validate_view("tokens", in.tokens));
     const index_t F = in.frames;
@@ -77,28 +81,30 @@ class consecutive_frame_dedup {
     workspace::scope sc(ws);
     float* sim = ws.take<float>(static_cast<std::size_t>(std::max<index_t>(F - 1, 1)));
     index_t* keep = ws.take<index_t>(static_cast<std::size_t>(F));
+    double* norm2 = ws.take<double>(static_cast<std::size_t>(F));
+    double* dots = ws.take<double>(static_cast<std::size_t>(F));  // dots[t] = ⟨F_{t−1}, F_t⟩, t ≥ 1
     // Per-row partial sums are fp32 kernels; the frame totals add the rows in double (one frame is up to
-    // n_f·C ≈ 0.6 M products).
-    auto frame_norm2 = [&](index_t t, double& out_norm) -> status {
+    // n_f·C ≈ 0.6 M products). Frame t's first error is its non-finite norm, so the lowest failing item
+    // is the frame the serial scan stops at.
+    auto frame_terms = [&](index_t t, index_t, workspace&) -> status {
       double s = 0;
       for (index_t i = 0; i < n_f; ++i) s += double(ops::squared_norm(in.tokens.row(t * n_f + i), C));
       if (!std::isfinite(s)) return fail("argument 'tokens' ", shape_of(in.tokens), " has a non-finite value in frame ", t);
-      out_norm = s;
+      norm2[t] = s;
+      if (t > 0) {
+        double dot = 0;
+        for (index_t i = 0; i < n_f; ++i) dot += double(ops::dot(in.tokens.row((t - 1) * n_f + i), in.tokens.row(t * n_f + i), C));
+        dots[t] = dot;
+      }
       return {};
     };
-    double prev = 0;
-    VTR_TRY(frame_norm2(0, prev));
+    VTR_TRY(vtr::detail::run_items(exec, F, ws, frame_terms));
     index_t n_keep = 0;
     keep[n_keep++] = 0;
     for (index_t t = 0; t + 1 < F; ++t) {
-      double cur = 0;
-      VTR_TRY(frame_norm2(t + 1, cur));
-      double dot = 0;
-      for (index_t i = 0; i < n_f; ++i) dot += double(ops::dot(in.tokens.row(t * n_f + i), in.tokens.row((t + 1) * n_f + i), C));
-      const float c = static_cast<float>(dot / std::sqrt(std::max(prev * cur, 1e-16)));
+      const float c = static_cast<float>(dots[t + 1] / std::sqrt(std::max(norm2[t] * norm2[t + 1], 1e-16)));
       sim[t] = c;
       if (c < p_.threshold || t + 1 == F - 1) keep[n_keep++] = t + 1;
-      prev = cur;
     }
     out.reset(F * n_f);
     out.origin.resize(static_cast<std::size_t>(n_keep * n_f));
@@ -111,9 +117,9 @@ class consecutive_frame_dedup {
     return {};
   }
 
-  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr) const {
+  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr, executor* exec = nullptr) const {
     vtr::plan p;
-    raise_if_error(try_plan(in, p, ws, extra));
+    raise_if_error(try_plan(in, p, ws, extra, exec));
     return p;
   }
 

@@ -14,6 +14,7 @@
 
 #include "../../config.hpp"
 #include "../../core/error.hpp"
+#include "../../core/parallel.hpp"
 #include "../../core/plan.hpp"
 #include "../../core/stage.hpp"
 #include "../../core/tensor_view.hpp"
@@ -133,10 +134,14 @@ class quadtree {
     const std::size_t a = workspace::alignment;
     return sizeof(detail::qt_node) * std::size_t(nodes) + a + sizeof(float) * std::size_t(nodes * channels) + a +
            sizeof(quadtree_cell) * std::size_t(std::max<index_t>(frames * grid_h * grid_w, 1)) + a +
+           sizeof(index_t) * std::size_t(std::max<index_t>(frames, 1)) + a +
            sizeof(index_t) * std::size_t(std::max<index_t>(grid_h * grid_w, 1)) + a;
   }
 
-  status try_plan(const inputs& in, plan& out, workspace& ws, details* extra = nullptr) const {
+  /// `exec` (core/parallel.hpp; nullptr = serial) may process the frames concurrently; the plan, details
+  /// and errors are bit-identical to the serial run. A parallel executor's worker slots each take the
+  /// per-frame cell sums (nodes·C floats) instead of the caller's workspace.
+  status try_plan(const inputs& in, plan& out, workspace& ws, details* extra = nullptr, executor* exec = nullptr) const {
     VTR_TRY(check_params());
     VTR_TRY(check_shape(in.frames, in.grid_h, in.grid_w));
     const index_t F = in.frames, h = in.grid_h, w = in.grid_w, n_f = h * w;
@@ -151,12 +156,16 @@ class quadtree {
     index_t next = 0;
     detail::qt_build(nodes, next, 0, h, 0, w, 0, p_.max_depth);
     VTR_ASSERT(next == n_nodes);
-    float* sums = ws.take<float>(static_cast<std::size_t>(n_nodes * C));
-    // Decisions are recorded first and written to `out` only when every frame was read without error.
+    // Decisions are recorded first and written to `out` only when every frame was read without error:
+    // frame t's cells go to emitted[t·n_f …) (at most n_f of them), their count to counts[t].
     auto* emitted = ws.take<quadtree_cell>(static_cast<std::size_t>(F * n_f));
-    index_t n_out = 0;
+    index_t* counts = ws.take<index_t>(static_cast<std::size_t>(F));
 
-    for (index_t t = 0; t < F; ++t) {
+    // Frames are independent items (an executor may run them concurrently); each reads only its tokens and
+    // the shared tree, and writes only its own slice.
+    auto frame_cells = [&](index_t t, index_t, workspace& fw) -> status {
+      workspace::scope fs(fw);
+      float* sums = fw.take<float>(static_cast<std::size_t>(n_nodes * C));
       const matrix_view<const float> frame = in.tokens.subrows(t * n_f, n_f);
       // Bottom-up unit-vector sums: reverse pre-order visits children before their parent.
       for (index_t id = n_nodes - 1; id >= 0; --id) {
@@ -181,7 +190,16 @@ class quadtree {
           for (index_t k = 1; k < nd.children; ++k) ops::add_to(s, sums + nd.child[k] * C, C);
         }
       }
-      emit(nodes, 0, sums, C, t, emitted, n_out);
+      index_t n_frame = 0;
+      emit(nodes, 0, sums, C, t, emitted + t * n_f, n_frame);
+      counts[t] = n_frame;
+      return {};
+    };
+    VTR_TRY(vtr::detail::run_items(exec, F, ws, frame_cells));
+    index_t n_out = 0;  // compact the slices, frames in time order (a slice only moves towards the front)
+    for (index_t t = 0; t < F; ++t) {
+      if (n_out != t * n_f) std::copy(emitted + t * n_f, emitted + t * n_f + counts[t], emitted + n_out);
+      n_out += counts[t];
     }
 
     // Write the plan: merged cells average their tokens in raster order; single tokens are copies.
@@ -209,9 +227,9 @@ class quadtree {
     return {};
   }
 
-  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr) const {
+  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr, executor* exec = nullptr) const {
     vtr::plan p;
-    raise_if_error(try_plan(in, p, ws, extra));
+    raise_if_error(try_plan(in, p, ws, extra, exec));
     return p;
   }
 

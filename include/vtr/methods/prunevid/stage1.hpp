@@ -6,6 +6,7 @@
 
 #include "../../config.hpp"
 #include "../../core/error.hpp"
+#include "../../core/parallel.hpp"
 #include "../../core/plan.hpp"
 #include "../../core/stage.hpp"
 #include "../../core/tensor_view.hpp"
@@ -117,8 +118,12 @@ class stage1 {
   /// at the segment's first frame for static rows — so plan::select(F·n_f, plan.kept()) gives one row per
   /// output token for looking up e.g. M-RoPE (t, h, w) triples; the sources are the full provenance.
   /// Positions after stage 1 are simply consecutive (§1.4). Nothing is written to out/extra on error.
+  /// `exec` (core/parallel.hpp; nullptr = serial) may run the frame means (per frame), the static masks
+  /// (per segment) and the spatial DPC-kNN calls (one per merged group) concurrently; the plan, details and errors are bit-identical to
+  /// the serial run (each call's jitter offset is fixed by the serial call order beforehand).
   template <class Arch = simd::default_arch>
-  status try_plan(const inputs& in, vtr::plan& out, workspace& ws, details* extra = nullptr) const {
+  status try_plan(const inputs& in, vtr::plan& out, workspace& ws, details* extra = nullptr,
+                  executor* exec = nullptr) const {
     VTR_TRY(check_params());
     const tensor_view<const float, 3>& x = in.features;
     VTR_TRY(validate_view("features", x));
@@ -137,15 +142,23 @@ class stage1 {
     index_t* refined = ws.take<index_t>(uF);
     index_t* seg_first = ws.take<index_t>(uF);
     index_t* seg_w = ws.take<index_t>(uF);
+    index_t* seg_static = ws.take<index_t>(uF);           // static positions per segment
     std::uint8_t* mask = ws.take<std::uint8_t>(uF * unf);  // S·n_f, S ≤ F
     // One record per group, in emission order (per segment: static, then W dynamic): ≤ S + F ≤ 2F.
     group_rec* groups = ws.take<group_rec>(2 * uF);
+    index_t* merged = ws.take<index_t>(2 * uF);  // the groups that run DPC-kNN, in emission order
     // Labels and centres of all merged groups (each input position appears in at most one group).
     index_t* labels = ws.take<index_t>(uF * unf);
     index_t* centres = ws.take<index_t>(uF * unf);
-    index_t n_groups = 0, label_end = 0, centre_end = 0, jitter_at = 0, dpc_calls = 0;
-    ops::dpc_result dr;  // reused by every DPC call of this plan
-    auto run_dpc = [&](const matrix_view<const float>& pts, index_t clusters, index_t k, const char* what) -> status {
+    // DPC results of the serial path / of worker slot 0, and of the other slots of a parallel executor
+    // (empty, so nothing allocated, when serial).
+    ops::dpc_result dr0;
+    std::vector<ops::dpc_result> dr_more(static_cast<std::size_t>(vtr::detail::slot_count(exec) - 1));
+    auto dr_of = [&](index_t slot) -> ops::dpc_result& { return slot == 0 ? dr0 : dr_more[static_cast<std::size_t>(slot - 1)]; };
+    // One DPC-kNN call on `pts` whose jitter, if any, starts at `jitter_at` (the offset the serial order of
+    // calls gives it: §0.10 "consumed in call order", precomputed so that the calls can run in any order).
+    auto run_dpc = [&](const matrix_view<const float>& pts, index_t clusters, index_t k, index_t jitter_at, const char* what,
+                       ops::dpc_result& dr, workspace& w) -> status {
       const index_t n = pts.extent(0);
       vector_view<const float> jit{};
       if (in.jitter.extent(0) != 0) {
@@ -157,23 +170,30 @@ class stage1 {
       ops::dpc_params dp;
       dp.clusters = clusters;
       dp.k = k;
-      const status st = ops::try_dpc_knn<Arch>(pts, dp, jit, dr, ws);
+      const status st = ops::try_dpc_knn<Arch>(pts, dp, jit, dr, w);
       if (!st.ok()) return fail("PruneVid stage 1, ", what, " DPC-kNN on ", shape_of(pts), ": ", st.message());
-      if (jit.extent(0) != 0) jitter_at += n;
-      ++dpc_calls;
       return {};
     };
 
     // Step 1: frame means → temporal DPC-kNN (labels only) → refine_clusters → segments (§3.5.2).
+    index_t jitter_at = 0, dpc_calls = 0;
     {
       workspace::scope s1(ws);
       float* means = ws.take<float>(uF * static_cast<std::size_t>(C));
       const matrix_view<float> mv(means, {F, C});
-      VTR_TRY(ops::try_frame_means<Arch>(x, mv));
-      VTR_TRY(check_means_finite(x, mv));
+      // Frames are independent items (each mean is computed from its own frame alone, in the same order
+      // as the whole-video kernel); the first non-finite mean is the lowest failing frame.
+      auto frame_mean = [&](index_t f, index_t, workspace&) -> status {
+        const tensor_view<const float, 3> one(x.data_handle() + f * x.stride(0), {1, nf, C}, x.strides());
+        VTR_TRY(ops::try_frame_means<Arch>(one, mv.subrows(f, 1)));
+        return check_mean_finite(x, mv, f);
+      };
+      VTR_TRY(vtr::detail::run_items(exec, F, ws, frame_mean));
       const index_t m = std::max<index_t>(1, vtr::detail::clamp_count(static_cast<double>(F) * p_.temporal_ratio, F));
-      VTR_TRY(run_dpc(matrix_view<const float>(mv), m, p_.k, "temporal"));
-      std::copy(dr.labels.begin(), dr.labels.end(), temporal);
+      VTR_TRY(run_dpc(matrix_view<const float>(mv), m, p_.k, 0, "temporal", dr0, ws));
+      if (in.jitter.extent(0) != 0) jitter_at = F;
+      ++dpc_calls;
+      std::copy(dr0.labels.begin(), dr0.labels.end(), temporal);
     }
     VTR_TRY(ops::try_refine_clusters(vector_view<const index_t>(temporal, {F}), vector_view<index_t>(refined, {F})));
     index_t S = 0;
@@ -185,44 +205,74 @@ class stage1 {
       ++S;
       f = e + 1;
     }
+    auto segment = [&](index_t s) {
+      return tensor_view<const float, 3>(x.data_handle() + seg_first[s] * x.stride(0), {seg_w[s], nf, C}, x.strides());
+    };
 
-    // Steps 2-4 per segment: static mask, then the DPC labels of every merged group.
-    for (index_t s = 0; s < S; ++s) {
-      const index_t f0 = seg_first[s], W = seg_w[s];
-      const tensor_view<const float, 3> seg(x.data_handle() + f0 * x.stride(0), {W, nf, C}, x.strides());
-      const vector_view<std::uint8_t> mk(mask + s * nf, {nf});
-      auto ns_r = ops::try_static_mask<Arch>(seg, p_.tau, mk, ws);
-      if (!ns_r) return ns_r.error();
-      const index_t ns = ns_r.value(), nd = nf - ns;
-      workspace::scope s2(ws);
-      index_t* ps = ws.take<index_t>(unf);
-      index_t* pd = ws.take<index_t>(unf);
-      split_positions(mk, ps, pd);
-      float* buf = ws.take<float>(unf * static_cast<std::size_t>(C));
-      // Static group: the temporal average S[i] = mean_w X[w][ps[i]], merged when n_s > min_merge.
-      {
-        group_rec g{ns, ns, -1, -1};
-        if (ns > p_.min_merge) {
-          const matrix_view<float> sv(buf, {ns, C});
-          VTR_TRY(ops::try_temporal_mean_rows<Arch>(seg, vector_view<const index_t>(ps, {ns}), sv));
-          VTR_TRY(run_dpc(matrix_view<const float>(sv), group_output(ns), p_.spatial_k, "static-group"));
-          store_labels_from(dr, g, labels, label_end, centres, centre_end);
+    // Step 2 per segment (independent items: an executor may run them concurrently): the static mask.
+    index_t mask_failed = S;
+    const status mask_status = vtr::detail::run_items(
+        exec, S, ws,
+        [&](index_t s, index_t, workspace& w) -> status {
+          auto ns_r = ops::try_static_mask<Arch>(segment(s), p_.tau, vector_view<std::uint8_t>(mask + s * nf, {nf}), w);
+          if (!ns_r) return ns_r.error();
+          seg_static[s] = ns_r.value();
+          return {};
+        },
+        &mask_failed);
+
+    // The groups in emission order, with the label/centre/jitter offsets the serial order of DPC calls
+    // gives them (a merged group of n tokens fills n labels, group_output(n) centres and n jitter values).
+    // Only the segments before a failed mask get groups: the serial loop never reached the others.
+    index_t n_groups = 0, n_merged = 0, label_end = 0, centre_end = 0;
+    auto add_group = [&](index_t s, index_t frame, index_t n) {
+      group_rec g{n, n, -1, -1, s, frame, -1};
+      if (n > p_.min_merge) {
+        g.m = group_output(n);
+        g.label_at = label_end;
+        g.centre_at = centre_end;
+        label_end += n;
+        centre_end += g.m;
+        if (in.jitter.extent(0) != 0) {
+          g.jitter_at = jitter_at;
+          jitter_at += n;
         }
-        groups[n_groups++] = g;
+        merged[n_merged++] = n_groups;
+        ++dpc_calls;
       }
-      // Dynamic groups: per frame, the dynamic positions in raster order, merged when n_d > min_merge.
-      for (index_t w = 0; w < W; ++w) {
-        group_rec g{nd, nd, -1, -1};
-        if (nd > p_.min_merge) {
-          const matrix_view<const float> frame(x.data_handle() + (f0 + w) * x.stride(0), {nf, C}, {x.stride(1), 1});
-          const matrix_view<float> dv(buf, {nd, C});
-          VTR_TRY(ops::try_gather_rows<float>(frame, vector_view<const index_t>(pd, {nd}), dv));
-          VTR_TRY(run_dpc(matrix_view<const float>(dv), group_output(nd), p_.spatial_k, "dynamic-group"));
-          store_labels_from(dr, g, labels, label_end, centres, centre_end);
-        }
-        groups[n_groups++] = g;
-      }
+      groups[n_groups++] = g;
+    };
+    for (index_t s = 0; s < mask_failed; ++s) {
+      add_group(s, -1, seg_static[s]);
+      for (index_t w = 0; w < seg_w[s]; ++w) add_group(s, seg_first[s] + w, nf - seg_static[s]);
     }
+
+    // Steps 3-4 per merged group (independent items): its rows — the temporal average of its static
+    // positions, or one frame's dynamic rows — then DPC-kNN; labels and centres go to the group's offsets.
+    auto merge_group = [&](index_t j, index_t slot, workspace& w) -> status {
+      const group_rec& g = groups[merged[j]];
+      workspace::scope s2(w);
+      index_t* ps = w.take<index_t>(unf);
+      index_t* pd = w.take<index_t>(unf);
+      split_positions(vector_view<const std::uint8_t>(mask + g.segment * nf, {nf}), ps, pd);
+      const matrix_view<float> rows(w.take<float>(static_cast<std::size_t>(g.n) * static_cast<std::size_t>(C)), {g.n, C});
+      const char* what = "static-group";
+      if (g.frame < 0) {  // static group: S[i] = mean_w X[w][ps[i]]
+        VTR_TRY(ops::try_temporal_mean_rows<Arch>(segment(g.segment), vector_view<const index_t>(ps, {g.n}), rows));
+      } else {  // one frame's dynamic positions in raster order
+        const matrix_view<const float> frame(x.data_handle() + g.frame * x.stride(0), {nf, C}, {x.stride(1), 1});
+        VTR_TRY(ops::try_gather_rows<float>(frame, vector_view<const index_t>(pd, {g.n}), rows));
+        what = "dynamic-group";
+      }
+      ops::dpc_result& dr = dr_of(slot);
+      VTR_TRY(run_dpc(matrix_view<const float>(rows), group_output(g.n), p_.spatial_k, g.jitter_at, what, dr, w));
+      VTR_ASSERT(static_cast<index_t>(dr.centers.size()) == g.m && static_cast<index_t>(dr.labels.size()) == g.n);
+      std::copy(dr.labels.begin(), dr.labels.end(), labels + g.label_at);
+      std::copy(dr.centers.begin(), dr.centers.end(), centres + g.centre_at);
+      return {};
+    };
+    VTR_TRY(vtr::detail::run_items(exec, n_merged, ws, merge_group));
+    VTR_TRY(mask_status);
 
     // ---- Phase 2: emit the plan and the metadata (cannot fail). ----
     out.reset(F * nf);
@@ -298,9 +348,9 @@ class stage1 {
   }
 
   template <class Arch = simd::default_arch>
-  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr) const {
+  vtr::plan plan(const inputs& in, workspace& ws, details* extra = nullptr, executor* exec = nullptr) const {
     vtr::plan p;
-    raise_if_error(try_plan<Arch>(in, p, ws, extra));
+    raise_if_error(try_plan<Arch>(in, p, ws, extra, exec));
     return p;
   }
 
@@ -318,23 +368,10 @@ class stage1 {
 
  private:
   /// One group of phase 1: n tokens → m output rows; label_at/centre_at index the label and centre stores
-  /// (−1: not merged).
+  /// (−1: not merged); segment s, frame (−1 for the static group), jitter_at its first jitter value (−1: none).
   struct group_rec {
-    index_t n, m, label_at, centre_at;
+    index_t n, m, label_at, centre_at, segment, frame, jitter_at;
   };
-
-  /// Copies the last DPC result's labels and centres into the stores; sets g's counts and offsets.
-  template <class Dr>
-  static void store_labels_from(const Dr& dr, group_rec& g, index_t* labels, index_t& label_end, index_t* centres,
-                                index_t& centre_end) {
-    g.m = static_cast<index_t>(dr.centers.size());
-    g.label_at = label_end;
-    g.centre_at = centre_end;
-    std::copy(dr.labels.begin(), dr.labels.end(), labels + label_end);
-    std::copy(dr.centers.begin(), dr.centers.end(), centres + centre_end);
-    label_end += static_cast<index_t>(dr.labels.size());
-    centre_end += g.m;
-  }
 
   /// Static positions (ascending) into ps, dynamic ones into pd.
   static void split_positions(const vector_view<const std::uint8_t>& mk, index_t* ps, index_t* pd) noexcept {
@@ -361,18 +398,17 @@ class stage1 {
     else out.add_merge(origin, src, count, nullptr, divisor);
   }
 
-  /// A non-finite frame mean means a non-finite input value (named) or a sum that overflows fp32.
-  static status check_means_finite(const tensor_view<const float, 3>& x, const matrix_view<float>& means) {
-    const index_t F = x.extent(0), nf = x.extent(1), C = x.extent(2);
-    for (index_t f = 0; f < F; ++f)
-      for (index_t c = 0; c < C; ++c) {
-        if (std::isfinite(means(f, c))) continue;
-        for (index_t l = 0; l < nf; ++l)
-          for (index_t cc = 0; cc < C; ++cc)
-            if (!std::isfinite(x(f, l, cc)))
-              return fail("argument 'features' ", shape_of(x), " has a non-finite value at [", f, ", ", l, ", ", cc, "]");
-        return fail("argument 'features' ", shape_of(x), ": the frame sum of frame ", f, " overflows float32 at feature ", c);
-      }
+  /// A non-finite mean of frame f means a non-finite input value (named) or a sum that overflows fp32.
+  static status check_mean_finite(const tensor_view<const float, 3>& x, const matrix_view<float>& means, index_t f) {
+    const index_t nf = x.extent(1), C = x.extent(2);
+    for (index_t c = 0; c < C; ++c) {
+      if (std::isfinite(means(f, c))) continue;
+      for (index_t l = 0; l < nf; ++l)
+        for (index_t cc = 0; cc < C; ++cc)
+          if (!std::isfinite(x(f, l, cc)))
+            return fail("argument 'features' ", shape_of(x), " has a non-finite value at [", f, ", ", l, ", ", cc, "]");
+      return fail("argument 'features' ", shape_of(x), ": the frame sum of frame ", f, " overflows float32 at feature ", c);
+    }
     return {};
   }
 
