@@ -32,15 +32,6 @@ namespace media = vtr::media;
 
 namespace {
 
-// Library bugs found by this target and reported, not fixed yet: the target steps around the inputs that
-// reach them so that fuzzing goes on finding new ones. Build with -DVTR_FUZZ_STRICT to hit them again; delete
-// an entry once its fix is in (and add its crash input to the corpus as regress-*).
-#ifdef VTR_FUZZ_STRICT
-[[maybe_unused]] constexpr bool known_bugs = false;
-#else
-[[maybe_unused]] constexpr bool known_bugs = true;
-#endif
-
 // ---- sizes ---------------------------------------------------------------------------------------------
 
 using big = __int128;
@@ -54,11 +45,10 @@ big mul(big a, big b) {  // saturating at big_cap (operands are ≥ 0 here)
 // library must then fail without trying). In between is a legitimate large request: not built.
 constexpr big small_alloc = 1 << 14;
 constexpr big unallocatable = big(1) << 61;
-// `tokens`: the count the builder checks against index_t. Known bug: a count that fits index_t but whose
-// row table exceeds what any allocation holds (an image of 2^63 − 1 × 1 tokens) throws std::length_error
-// or runs out of memory inside try_image / try_video / try_anyres instead of failing.
-bool buildable(big slots, big tokens) {
-  if (known_bugs && slots > small_alloc && tokens < (big(1) << 63)) return false;
+// A piece is sent when its tables are small, or so large that no allocation can hold them (the builder must
+// then fail, not throw std::length_error or exhaust memory; regress-media-image-length-error,
+// regress-media-video-units-oom).
+bool buildable(big slots) {
   return slots <= small_alloc || slots > unallocatable;
 }
 
@@ -179,9 +169,8 @@ media::unpad_region region(reader& r, index_t map_h, index_t map_w) {
     case 0: return k;  // all of the map
     case 1: {
       const index_t iw = r.scalar(1, 40), ih = r.scalar(1, 40);
-      // Known bug: past 2^53 the double product of try_anyres_unpad can round beyond the map, giving a
-      // negative pad (a rectangle outside the map) or an out-of-range conversion.
-      if (known_bugs && std::max(map_h, map_w) > (index_t(1) << 52)) return k;
+      // (Past 2^53 the double product rounds; the region must still lie inside the map:
+      // regress-media-unpad-rounding.)
       auto u = media::try_anyres_unpad(iw, ih, map_h, map_w);
       if (!u) {
         vtr_fuzz_check(iw < 1 || ih < 1 || map_h < 1 || map_w < 1);
@@ -217,13 +206,7 @@ void add_anyres(reader& r, built& b) {
   a.keep = region(r, map_h < big(1) << 62 ? static_cast<index_t>(map_h) : -1, map_w < big(1) << 62 ? static_cast<index_t>(map_w) : -1);
   // Slots: the base's and every tile's rows, and one unit per tile (a few dozen bytes each).
   const big slots = dims_ok ? mul(a.grid_h, a.grid_w) * (a.base ? 2 : 1) + mul(mul(a.tile_rows, a.tile_cols), mul(a.grid_h, a.grid_w) + 16) : 0;
-  if (!buildable(slots, std::max(mul(a.grid_h, a.grid_w), mul(map_h, map_w)))) return;
-  // Known bug: try_anyres forms map_h − row0 (map_w − col0) for a "to the end" region before it checks
-  // row0 (col0), which overflows for a very negative row0, with or without tiles.
-  const big lim = (big(1) << 63) - 1;
-  if (known_bugs && ((a.keep.rows < 0 && (map_h < lim ? map_h : 0) - big(a.keep.row0) > lim) ||
-                     (a.keep.cols < 0 && (map_w < lim ? map_w : 0) - big(a.keep.col0) > lim)))
-    return;
+  if (!buildable(slots)) return;
   const index_t size0 = b.lay.size(), units0 = static_cast<index_t>(b.lay.units().size());
   if (!try_piece(b.lay, [&](media::layout& l) { return l.try_anyres(a); })) return;
   // (An anyres image with no token in the sequence — no base, an empty unpad region — has no span for the
@@ -264,7 +247,7 @@ built build(reader& r, index_t max_pieces) {
       }
       case 2: {
         const index_t gh = r.scalar(1, 5), gw = r.scalar(1, 5);
-        if (!buildable(gh >= 0 && gw >= 0 ? mul(gh, gw) : 0, mul(gh, gw))) break;
+        if (!buildable(gh >= 0 && gw >= 0 ? mul(gh, gw) : 0)) break;
         const index_t size0 = b.lay.size();
         if (try_piece(b.lay, [&](media::layout& l) { return l.try_image(gh, gw); })) vtr_fuzz_check(b.lay.size() - size0 == gh * gw);
         break;
@@ -273,7 +256,7 @@ built build(reader& r, index_t max_pieces) {
         const index_t f = r.scalar(1, 4), gh = r.scalar(1, 4), gw = r.scalar(1, 4);
         const float spg = r.byte() < 200 ? 1.0f : static_cast<float>(r.real(0.0, 3.0));
         const float tps = r.byte() < 200 ? (r.flag() ? 1.0f : 2.0f) : static_cast<float>(r.real(0.0, 3.0));
-        if (!buildable(f >= 0 && gh >= 0 && gw >= 0 ? mul(mul(f, gh), gw) + mul(f, 16) : 0, mul(mul(f, gh), gw))) break;
+        if (!buildable(f >= 0 && gh >= 0 && gw >= 0 ? mul(mul(f, gh), gw) + mul(f, 16) : 0)) break;
         const index_t size0 = b.lay.size();
         if (try_piece(b.lay, [&](media::layout& l) { return l.try_video(f, gh, gw, spg, tps); }))
           vtr_fuzz_check(b.lay.size() - size0 == f * gh * gw);

@@ -19,15 +19,6 @@ using namespace vtr_fuzz;
 
 namespace {
 
-// Library bugs found by this target and reported, not fixed yet: the target steps around the inputs that
-// reach them so that fuzzing goes on finding new ones. Build with -DVTR_FUZZ_STRICT to hit them again; delete
-// an entry once its fix is in (and add its crash input to the corpus as regress-*).
-#ifdef VTR_FUZZ_STRICT
-constexpr bool known_bugs = false;
-#else
-constexpr bool known_bugs = true;
-#endif
-
 constexpr double tol = 1e-4;
 
 // True when every value is an ordinary float of moderate size (no NaN/Inf, no overflow in a dot product).
@@ -208,11 +199,6 @@ void schedule(reader& r) {
   // counts no allocation can hold (those must fail or come back empty, never throw).
   const bool huge = static_cast<std::size_t>(std::max<index_t>(layers, 0)) > std::vector<index_t>().max_size();
   if (layers > 4096 && !huge) return;
-  // Known bug: try_tome_r_schedule reserves `layers` entries unchecked, so a count past vector::max_size()
-  // throws std::length_error out of the try_ form instead of failing.
-  if (known_bugs && huge && rr >= 0 && rr <= index_t(1000000000000000000) && std::isfinite(inflect) &&
-      std::fabs(static_cast<double>(rr) * (1.0 - inflect)) <= 1e18)
-    return;
   auto res = vtr::ops::try_tome_r_schedule(rr, inflect, layers);
   if (!res) {
     vtr_fuzz_check(!res.error().message().empty());

@@ -44,6 +44,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -204,11 +205,12 @@ inline status need_grid(const char* name, const count_state& st) {
 /// Square grid for n tokens when none is given.
 inline status resolve_grid(index_t n, index_t& gh, index_t& gw) {
   if (gh > 0 && gw > 0) {
-    if (gh * gw != n) return fail("patch grid ", gh, " × ", gw, " does not hold ", n, " tokens per frame");
+    if (!vtr::detail::product_fits(gh, gw) || gh * gw != n)
+      return fail("patch grid ", gh, " × ", gw, " does not hold ", n, " tokens per frame");
     return {};
   }
   const auto s = static_cast<index_t>(std::llround(std::sqrt(static_cast<double>(n))));
-  if (s * s != n) return fail("the ", n, " tokens per frame are not a square grid: give prompt_shape::grid_h and grid_w");
+  if (!vtr::detail::product_fits(s, s) || s * s != n) return fail("the ", n, " tokens per frame are not a square grid: give prompt_shape::grid_h and grid_w");
   gh = gw = s;
   return {};
 }
@@ -416,7 +418,8 @@ struct step_traits<prunevid::stage2> {
     const double a = s.params().alpha;
     if (!(a >= 0.0) || !std::isfinite(a)) return fail("parameter 'alpha' = ", a, " must be finite and >= 0");
     auto f = [&](index_t n) { return vtr::detail::clamp_count(std::floor(static_cast<double>(n) * a), n); };
-    const index_t groups = st.video_frames > 0 ? 2 * st.video_frames : st.visual.max;
+    // (More than visual.max groups bound nothing more: the lower bound is 0 either way.)
+    const index_t groups = st.video_frames > 0 && st.video_frames <= st.visual.max / 2 ? 2 * st.video_frames : st.visual.max;
     st.visual = {std::max<index_t>(0, f(st.visual.min) - groups), f(st.visual.max)};
     st.per_frame = 0;
     st.grid_h = st.grid_w = -1;
@@ -885,6 +888,11 @@ class basic_pipeline {
       return fail("prompt_shape {prefix ", shape.prefix, ", frames ", shape.frames, ", tokens_per_frame ",
                   shape.tokens_per_frame, ", grid ", shape.grid_h, " x ", shape.grid_w, ", suffix ", shape.suffix,
                   "} needs frames >= 1 and non-negative sizes");
+    // Counts only shrink from here: a prompt whose length fits index_t keeps every later sum in range.
+    if (!vtr::detail::product_fits(shape.frames, shape.tokens_per_frame) ||
+        shape.frames * shape.tokens_per_frame > std::numeric_limits<index_t>::max() - shape.prefix - shape.suffix)
+      return fail("prompt_shape {prefix ", shape.prefix, ", frames ", shape.frames, ", tokens_per_frame ",
+                  shape.tokens_per_frame, ", suffix ", shape.suffix, "} has more tokens than index_t can count");
     detail::count_state st;
     st.prefix = shape.prefix;
     st.suffix = shape.suffix;

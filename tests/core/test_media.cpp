@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <numeric>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -417,6 +418,54 @@ TEST_CASE("media combine: errors name the argument and the unit") {
   REQUIRE_FALSE(s.ok());
   CHECK(s.message() == "unit 1 (tile (0, 0) of anyres image item 0): no scores");
   CHECK(got.size() == 1);
+}
+
+TEST_CASE("media layout: sizes past index_t or past any allocation fail cleanly (fuzz regressions)") {
+  // Each of these threw std::length_error, ran out of memory or overflowed a signed sum before the fix
+  // (fuzz/corpus/media/regress-media-*).
+  constexpr index_t huge = std::numeric_limits<index_t>::max();
+  media::layout lay;
+  REQUIRE(lay.try_text(3).ok());
+  auto s = lay.try_image(huge - 3, 1);  // the sequence fits index_t; its rows fit no vector
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "more than a layout can hold"));
+  s = lay.try_video(index_t(1) << 62, 1, 1);  // 2^62 units
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "more than a layout can hold"));
+  media::anyres_spec a;  // 2x2 tiles of 24x24: a 48x48 map
+  a.keep.row0 = std::numeric_limits<index_t>::min();  // "to the end" from a far-negative origin
+  s = lay.try_anyres(a);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "origin"));
+  a.keep = {0, -1, 0, -1};
+  a.tile_rows = 1;
+  a.tile_cols = 1;
+  a.grid_h = 1;
+  a.grid_w = huge;  // kept columns + 1 newline overflow
+  a.base = false;
+  s = lay.try_anyres(a);
+  REQUIRE_FALSE(s.ok());
+  CHECK(lay.size() == 3);  // nothing was added by the failed pieces
+  CHECK(lay.units().empty());
+
+  // Past 2^53 the unpad product rounds; the region must still lie inside the map.
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const index_t iw = 1 + static_cast<index_t>(rng() % 40), ih = 1 + static_cast<index_t>(rng() % 40);
+    const index_t mw = (index_t(1) << 52) + static_cast<index_t>(rng() % (index_t(1) << 58));
+    // map_h just around mw·ih/iw, so that the wide/tall test and the product sit at the rounding edge
+    const index_t mh = std::max<index_t>(1, static_cast<index_t>(static_cast<double>(mw) * static_cast<double>(ih) / static_cast<double>(iw)) + static_cast<index_t>(rng() % 5) - 2);
+    auto r = media::try_anyres_unpad(iw, ih, mh, mw);
+    REQUIRE(r.ok());
+    const media::unpad_region u = r.value();
+    CAPTURE(iw, ih, mh, mw, u.row0, u.rows, u.col0, u.cols);
+    CHECK(u.row0 >= 0);
+    CHECK(u.col0 >= 0);
+    CHECK(u.rows >= 0);
+    CHECK(u.cols >= 0);
+    CHECK(u.rows <= mh - u.row0);
+    CHECK(u.cols <= mw - u.col0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

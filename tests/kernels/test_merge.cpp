@@ -406,3 +406,10 @@ TEST_CASE("tome_bipartite reproduces the golden cases (ad-hoc check; the replay 
   }
   CHECK(cases == 5);
 }
+
+TEST_CASE("tome_r_schedule: more layers than a vector holds is an error (fuzz regression)") {
+  // fuzz/corpus/tome/regress-tome-schedule-length-error: reserve threw std::length_error out of the try_ form.
+  const auto r = vtr::ops::try_tome_r_schedule(8, 0.0, std::numeric_limits<index_t>::max());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message().find("'layers'") != std::string::npos);
+}

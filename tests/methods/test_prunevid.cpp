@@ -369,3 +369,16 @@ TEST_CASE("stage2: bad input is rejected with the argument named, nothing writte
   CHECK(p.size() == 1);
   CHECK(pv::stage2{}.try_plan(in, p, ws).ok());
 }
+
+TEST_CASE("stage1: kept_count_bound refuses shapes it cannot count quickly or in index_t (fuzz regressions)") {
+  // Before the fix a 2^40-token frame never returned (the bound walks every split of a frame) and
+  // frames × best overflowed (fuzz/corpus/pipeline/regress-pipeline-prunevid-count-hang).
+  const pv::stage1 s;
+  auto r = s.kept_count_bound(1, index_t(1) << 40);
+  REQUIRE_FALSE(r.ok());
+  CHECK(contains(r.error().message(), "'tokens_per_frame'"));
+  r = s.kept_count_bound(index_t(1) << 62, 1024);
+  REQUIRE_FALSE(r.ok());
+  CHECK(contains(r.error().message(), "more than index_t can count"));
+  CHECK(s.kept_count_bound(16, index_t(1) << 12).ok());
+}

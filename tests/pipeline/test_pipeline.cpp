@@ -20,6 +20,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -408,4 +409,24 @@ TEST_CASE("pipeline: user steps and engine capabilities") {
     ++visited;
   });
   CHECK(visited == 1);
+}
+
+TEST_CASE("pipeline: shape arithmetic past index_t is an error, not an overflow (fuzz regressions)") {
+  // fuzz/corpus/pipeline/regress-pipeline-*: each formed a signed product or sum unchecked before the fix.
+  constexpr index_t huge = std::numeric_limits<index_t>::max();
+  vtr::pipeline<vtr::vscan::stage1, vtr::at_layer<16, vtr::vscan::stage2>> vs;
+  auto r = vs.try_kept_counts({0, index_t(1) << 40, index_t(1) << 40, 0, 0, 0});  // frames × tokens_per_frame
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message().find("more tokens than index_t can count") != std::string::npos);
+  r = vs.try_kept_counts({huge, 1, 576, 24, 24, 40});  // prefix + visual + suffix
+  REQUIRE_FALSE(r.ok());
+  r = vs.try_kept_counts({0, 1, 576, index_t(1) << 40, index_t(1) << 40, 0});  // grid_h × grid_w
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message().find("does not hold 576 tokens") != std::string::npos);
+  r = vs.try_kept_counts({0, 1, huge, 0, 0, 0});  // round(√n)² past index_t
+  REQUIRE_FALSE(r.ok());
+  vtr::pipeline<vtr::prunevid::stage1, vtr::at_layer<10, vtr::prunevid::stage2>> pv;
+  r = pv.try_kept_counts({0, index_t(1) << 62, 1, 0, 0, 0});  // 2 × frames groups
+  REQUIRE(r.ok());
+  CHECK(r.value().back().visual.min == 0);
 }

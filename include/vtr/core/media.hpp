@@ -165,13 +165,14 @@ inline result<unpad_region> try_anyres_unpad(index_t image_w, index_t image_h, i
   const double cw = static_cast<double>(map_w), ch = static_cast<double>(map_h);
   unpad_region r;
   if (ow / oh > cw / ch) {
-    const auto new_h = static_cast<index_t>(oh * (cw / ow));
+    // Clamped in double: past 2^53 the product can round beyond the map (a negative pad) or past index_t.
+    const index_t new_h = vtr::detail::clamp_count(oh * (cw / ow), map_h);
     const index_t pad = (map_h - new_h) / 2;
     r.row0 = pad;
     r.rows = map_h - 2 * pad;
     r.cols = map_w;
   } else {
-    const auto new_w = static_cast<index_t>(ow * (ch / oh));
+    const index_t new_w = vtr::detail::clamp_count(ow * (ch / oh), map_w);
     const index_t pad = (map_w - new_w) / 2;
     r.col0 = pad;
     r.cols = map_w - 2 * pad;
@@ -210,6 +211,7 @@ class layout {
   status try_image(index_t grid_h, index_t grid_w) {
     VTR_TRY(check_grid("grid_h", grid_h, "grid_w", grid_w));
     VTR_TRY(check_room(grid_h * grid_w));
+    VTR_TRY(check_storage(1, static_cast<std::size_t>(grid_h * grid_w)));
     item it;
     it.kind = item_kind::image;
     begin_item(it);
@@ -226,6 +228,7 @@ class layout {
     if (!vtr::detail::product_fits(frames, grid_h * grid_w))
       return fail("a video of ", frames, " frames of ", grid_h, "x", grid_w, " tokens has more tokens than index_t can count");
     VTR_TRY(check_room(frames * grid_h * grid_w));
+    VTR_TRY(check_storage(static_cast<std::size_t>(frames), static_cast<std::size_t>(frames * grid_h * grid_w)));
     if (!(seconds_per_grid >= 0.0f) || !std::isfinite(seconds_per_grid) || !(tokens_per_second >= 0.0f) ||
         !std::isfinite(tokens_per_second))
       return fail("arguments 'seconds_per_grid' = ", seconds_per_grid, ", 'tokens_per_second' = ", tokens_per_second,
@@ -251,14 +254,23 @@ class layout {
                   !vtr::detail::product_fits(a.tile_rows * a.grid_h, a.tile_cols * a.grid_w)))
       return fail("the ", a.tile_rows, "x", a.tile_cols, " tiles of ", a.grid_h, "x", a.grid_w, " tokens are more than index_t can count");
     const index_t map_h = a.tile_rows * a.grid_h, map_w = a.tile_cols * a.grid_w;
+    // Every crop stores a row per grid token (the tiles together: the whole map, unpadded or not).
+    VTR_TRY(check_storage(static_cast<std::size_t>(a.tile_rows * a.tile_cols) + (a.base ? 1 : 0),
+                          static_cast<std::size_t>(map_h * map_w) + (a.base ? static_cast<std::size_t>(a.grid_h * a.grid_w) : 0)));
+    // The origin is checked before "to the end" extents are formed from it (map_h − r0 overflows otherwise).
     const index_t r0 = a.keep.row0, c0 = a.keep.col0;
-    const index_t nr = a.keep.rows < 0 ? map_h - r0 : a.keep.rows, nc = a.keep.cols < 0 ? map_w - c0 : a.keep.cols;
-    if (tiles && (r0 < 0 || c0 < 0 || r0 > map_h || c0 > map_w || nr > map_h - r0 || nc > map_w - c0))
+    if (tiles && (r0 < 0 || c0 < 0 || r0 > map_h || c0 > map_w))
+      return fail("unpad region origin (row ", r0, ", column ", c0, ") (argument 'keep') is not inside the ", map_h, "x", map_w,
+                  " tiled feature map");
+    const index_t nr = !tiles ? 0 : a.keep.rows < 0 ? map_h - r0 : a.keep.rows;
+    const index_t nc = !tiles ? 0 : a.keep.cols < 0 ? map_w - c0 : a.keep.cols;
+    if (tiles && (nr > map_h - r0 || nc > map_w - c0))
       return fail("unpad region rows ", span_text{r0, nr}, ", columns ", span_text{c0, nc}, " (argument 'keep') is not inside the ",
                   map_h, "x", map_w, " tiled feature map");
     index_t total = a.base ? a.grid_h * a.grid_w : 0;
     if (tiles) {
-      if (!vtr::detail::product_fits(nr, nc + 1)) return fail("the anyres image has more tokens than index_t can count");
+      if (nc == std::numeric_limits<index_t>::max() || !vtr::detail::product_fits(nr, nc + 1))
+        return fail("the anyres image has more tokens than index_t can count");
       total += nr * (nc + (a.newline ? 1 : 0));
     } else if (a.newline) {
       total += 1;
@@ -349,6 +361,14 @@ class layout {
   }
   status check_room(index_t n) const {
     if (n > std::numeric_limits<index_t>::max() - size_) return fail("the sequence would be longer than index_t can count");
+    return {};
+  }
+  /// A piece's units and their grid tokens (the layout stores a sequence row per grid token) must fit what
+  /// an allocation can hold: a count index_t can hold but no vector can (an image of 2^63 − 1 × 1 tokens)
+  /// is an error, not a std::length_error or an exhausted memory.
+  static status check_storage(std::size_t units, std::size_t tokens) {
+    if (units > std::vector<unit>().max_size() || tokens > std::vector<index_t>().max_size())
+      return fail("the piece needs ", units, " units of ", tokens, " grid tokens in all, more than a layout can hold");
     return {};
   }
   void push_span(span_kind k, index_t n, index_t u, index_t first, index_t it) {

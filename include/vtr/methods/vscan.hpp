@@ -336,7 +336,7 @@ class stage1 {
     if (c.per_window == 0)
       return fail("parameter 'budget' (T) = ", t, " is too small: the local scan gives ⌊", t_loc, "/", nw,
                   "⌋ = 0 tokens per window (VScan needs a local budget of at least nW = ", nw,
-                  ", i.e. T >= ", 2 * nw, " for global_ratio 0.5; upstream raises IndexError)");
+                  ", i.e. T >= 2·", nw, " for global_ratio 0.5; upstream raises IndexError)");
     c.per_window = std::min(c.per_window, win * win);
     c.local = nw * c.per_window;
     c.global = std::min(t - t_loc, n - c.local);  // T − T_loc, NOT T − |local| (§3.4.2)

@@ -228,6 +228,8 @@ inline result<std::vector<index_t>> try_tome_r_schedule(index_t r, double inflec
     return fail("parameter 'inflect' = ", inflect, " gives an r schedule outside the representable range (r = ", r, ")");
   std::vector<index_t> out;
   if (layers <= 0) return out;
+  if (static_cast<std::size_t>(layers) > out.max_size())  // a schedule no allocation can hold
+    return fail("argument 'layers' = ", layers, " is more blocks than an r schedule can hold");
   const auto min_v = static_cast<index_t>(static_cast<double>(r) * (1.0 - inflect));
   const index_t max_v = 2 * r - min_v;
   if (layers == 1) return std::vector<index_t>{min_v};

@@ -92,15 +92,24 @@ class stage1 {
     return std::max<index_t>(1, vtr::detail::clamp_count(static_cast<double>(n) * p_.cluster_ratio, n));  // clamp in double first
   }
 
+  static constexpr index_t max_bound_tokens_per_frame = index_t(1) << 24;
+
   /// Upper bound of the output count for F frames of n_f tokens (the count itself depends on the data):
   /// a segment of W frames yields m(n_s) + W·m(n_f − n_s) ≤ W·max_{n_s}(m(n_s) + m(n_f − n_s)).
   result<index_t> kept_count_bound(index_t frames, index_t tokens_per_frame) const {
     VTR_TRY(check_params());
     if (frames < 1 || tokens_per_frame < 1)
       return fail("arguments 'frames' = ", frames, " and 'tokens_per_frame' = ", tokens_per_frame, " must be >= 1");
+    // The bound walks every split of a frame: cap the frame size so that a shape-only count stays cheap
+    // (2^24 tokens per frame is far beyond any encoder's grid).
+    if (tokens_per_frame > max_bound_tokens_per_frame)
+      return fail("argument 'tokens_per_frame' = ", tokens_per_frame, " is more than the ", max_bound_tokens_per_frame,
+                  " tokens per frame kept_count_bound evaluates");
     index_t best = 0;
     for (index_t ns = 0; ns <= tokens_per_frame; ++ns)
       best = std::max(best, group_output(ns) + group_output(tokens_per_frame - ns));
+    if (!vtr::detail::product_fits(frames, best))
+      return fail("the bound for ", frames, " frames of ", tokens_per_frame, " tokens is more than index_t can count");
     return frames * best;
   }
 
