@@ -258,6 +258,20 @@ TEST_CASE("half: convert_rows and round_rows") {
   CHECK(small[0] == -7.0f);
 }
 
+TEST_CASE("half: convert_rows past the streaming size (non-temporal stores) gives the exact values") {
+  // 1030 rows × 4097 (an odd width: every row starts at another alignment, so each peels a different head).
+  const index_t N = 1030, D = 4097;
+  static_assert(std::size_t(1030) * 4097 * sizeof(float) >= vtr::simd::streaming_store_bytes);
+  auto src = random_floats(std::size_t(N * D), 9, -3.0f, 3.0f);
+  std::vector<bfloat16> hb(src.size());
+  vtr::round_rows(vtr::matrix_view<const float>(src.data(), {N, D}), vtr::matrix_view<bfloat16>(hb.data(), {N, D}));
+  std::vector<float> out(src.size() + 1);
+  vtr::convert_rows(vtr::matrix_view<const bfloat16>(hb.data(), {N, D}), vtr::matrix_view<float>(out.data() + 1, {N, D}));
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < src.size(); ++i) mismatches += !same_bits(out[i + 1], vtr::to_float(hb[i]));
+  CHECK(mismatches == 0);
+}
+
 namespace {
 template <class Half>
 void check_reduce_half_equals_float(unsigned seed) {

@@ -4,6 +4,8 @@
 #include <vtr/ops/similarity.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -184,4 +186,51 @@ TEST_CASE("pairwise_distances: the Gram form clamps negative squared distances o
                                             vtr::matrix_view<float>(o.data(), {3, 2}), 1.0f);
   REQUIRE_FALSE(s.ok());
   CHECK(contains(s.message(), "'out'"));
+}
+
+TEST_CASE("l2 normalisation's row division equals a division bit for bit, on every value class") {
+  // detail::divide_row replaces the division by a reciprocal and fused corrections where the arch has FMA;
+  // the result must be exactly x / d, including zeros (−0), tiny, huge, infinite and NaN values and
+  // divisors on both sides of its fast range.
+  std::mt19937 rng(97);
+  std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+  std::uniform_int_distribution<int> expo(-100, 100);
+  const float specials[] = {0.0f, -0.0f, 0x1p-81f, -0x1p-79f, 0x1p81f, 1e-45f, std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(), std::nanf(""), 3.4e38f};
+  for (float d : {1.0f, 3.0f, 0.7f, 0x1p-40f, 0x1p40f, 0x1.fffffep-41f, 0x1p41f, 1e-12f, 12345.678f, 1e-30f}) {
+    for (int trial = 0; trial < 200; ++trial) {
+      const index_t n = 1 + static_cast<index_t>(rng() % 70);
+      std::vector<float> x(static_cast<std::size_t>(n)), got(x.size()), streamed(x.size() + 16);
+      for (float& v : x) {
+        v = std::ldexp(mant(rng), trial % 2 ? expo(rng) : expo(rng) / 4) * (rng() % 2 ? 1.0f : -1.0f);
+        if (rng() % 50 == 0) v = specials[rng() % 10];
+      }
+      vtr::ops::detail::divide_row<vtr::simd::default_arch>(x.data(), d, got.data(), n);
+      float* const s = streamed.data() + trial % 16;  // the streamed form peels to an aligned start
+      vtr::ops::detail::divide_row<vtr::simd::default_arch, true>(x.data(), d, s, n);
+      vtr::simd::stream_fence();
+      for (index_t i = 0; i < n; ++i) {
+        const float want = x[std::size_t(i)] / d;
+        INFO("x " << x[std::size_t(i)] << " d " << d);
+        CHECK((std::memcmp(&got[std::size_t(i)], &want, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(got[std::size_t(i)]))));
+        CHECK((std::memcmp(&s[i], &want, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(s[i]))));
+      }
+    }
+  }
+}
+
+TEST_CASE("l2_normalize_rows: outputs past the streaming size give the same bits as row by row") {
+  // 1100 × 4096 floats (17.2 MB) take non-temporal stores; one row at a time stays below the size.
+  const index_t n = 1100, d = 4096;
+  static_assert(std::size_t(1100) * 4096 * sizeof(float) >= vtr::simd::streaming_store_bytes);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(n * d)), whole(x.size() + 3), rows(x.size());
+  for (float& v : x) v = g(rng);
+  const vtr::matrix_view<const float> xv(x.data(), {n, d});
+  vtr::ops::l2_normalize_rows(xv, vtr::ops::normalize_eps, vtr::matrix_view<float>(whole.data() + 3, {n, d}));
+  for (index_t i = 0; i < n; ++i)
+    vtr::ops::l2_normalize_rows(vtr::matrix_view<const float>(x.data() + i * d, {1, d}), vtr::ops::normalize_eps,
+                                vtr::matrix_view<float>(rows.data() + i * d, {1, d}));
+  CHECK(std::memcmp(whole.data() + 3, rows.data(), rows.size() * sizeof(float)) == 0);
 }

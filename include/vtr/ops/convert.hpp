@@ -15,17 +15,24 @@
 #include "../core/tensor_view.hpp"
 #include "../simd/simd.hpp"
 
+#include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 VTR_NAMESPACE_BEGIN
 
 namespace ops {
 namespace detail {
-/// out[0..n) = float(in[0..n)), SIMD-widened (exact).
-template <class Arch, class T>
+/// out[0..n) = float(in[0..n)), SIMD-widened (exact). Stream: non-temporal stores from the first aligned
+/// element of out (call simd::stream_fence() after).
+template <class Arch, bool Stream = false, class T>
 void convert_row(const T* in, float* out, index_t n) noexcept {
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   index_t i = 0;
+  if constexpr (Stream) {
+    for (; i < n && reinterpret_cast<std::uintptr_t>(out + i) % (L * sizeof(float)) != 0; ++i) out[i] = to_float(in[i]);
+    for (; i + L <= n; i += L) simd::store_stream<Arch>(out + i, simd::load_as_float<Arch>(in + i));
+  }
   for (; i + 2 * L <= n; i += 2 * L) {
     simd::store<float, Arch>(out + i, simd::load_as_float<Arch>(in + i));
     simd::store<float, Arch>(out + i + L, simd::load_as_float<Arch>(in + i + L));
@@ -39,7 +46,13 @@ status convert_rows_impl(const matrix_view<const T>& in, const matrix_view<float
   VTR_TRY(validate_view("in", in));
   VTR_TRY(expect_shape("out", out, {in.extent(0), in.extent(1)}));
   VTR_TRY(expect_no_alias("out", out, "in", in));
-  for (index_t r = 0; r < in.extent(0); ++r) convert_row<Arch>(in.row(r), out.row(r), in.extent(1));
+  const bool stream = static_cast<std::size_t>(in.extent(0)) * static_cast<std::size_t>(in.extent(1)) * sizeof(float) >=
+                      simd::streaming_store_bytes;
+  for (index_t r = 0; r < in.extent(0); ++r) {
+    if (stream) convert_row<Arch, true>(in.row(r), out.row(r), in.extent(1));
+    else convert_row<Arch>(in.row(r), out.row(r), in.extent(1));
+  }
+  if (stream) simd::stream_fence();
   return {};
 }
 }  // namespace detail
