@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -169,6 +170,57 @@ TEST_CASE("dpc_knn matches the scalar reference on random points (direct and Gra
         }
         CHECK(got.centers == want.centers);
         CHECK(got.labels == want.labels);
+      }
+    }
+  }
+}
+
+TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit for bit (ties, zeros, every k)") {
+  // Distance matrices as try_dpc_knn sees them (non-negative, zero diagonal), built to stress the fast
+  // paths: few distinct values (ties around the k-th smallest and in δ's minimum), duplicate points
+  // (zero distances, some of them −0), an all-zero matrix, and k from 1 to n, on both sides of
+  // the streamed selection's bound.
+  std::mt19937 rng(5);
+  for (index_t n : {index_t(1), index_t(2), index_t(15), index_t(16), index_t(17), index_t(40), index_t(100), index_t(385)}) {
+    for (int kind = 0; kind < 4; ++kind) {
+      std::vector<float> d(static_cast<std::size_t>(n * n));
+      std::uniform_int_distribution<int> level(0, kind == 1 ? 3 : 1000);
+      for (index_t i = 0; i < n; ++i)
+        for (index_t j = i; j < n; ++j) {
+          float v = i == j || kind == 3 ? 0.0f : static_cast<float>(level(rng)) * 0.125f;
+          if (kind == 2 && (i + j) % 5 == 0) v = (i + j) % 2 ? -0.0f : 0.0f;  // duplicate points
+          d[static_cast<std::size_t>(i * n + j)] = v;
+          d[static_cast<std::size_t>(j * n + i)] = v;
+        }
+      const vtr::matrix_view<const float> dv(d.data(), {n, n});
+      float dmax = 0.0f;
+      for (float v : d) dmax = std::max(dmax, v);
+      const auto jitter = random_vec(static_cast<std::size_t>(n), 3, 0.0f, 0.999f);
+      for (index_t k : {index_t(1), index_t(2), index_t(7), vtr::ops::detail::dpc_stream_max_k,
+                        vtr::ops::detail::dpc_stream_max_k + 1, n - 1, n}) {
+        if (k < 1) continue;
+        if (k > n) continue;
+        for (const float* jit : {static_cast<const float*>(nullptr), jitter.data()}) {
+          CAPTURE(n, kind, k, jit != nullptr);
+          std::vector<float> tmp(static_cast<std::size_t>(n)), rho(tmp), gamma(tmp), rho_ref(tmp), gamma_ref(tmp);
+          vtr::ops::detail::dpc_density_score<vtr::simd::default_arch>(dv, k, jit, dmax, tmp.data(), rho.data(), gamma.data());
+          vtr::ops::ref::dpc_density_score(dv, k, jit, tmp.data(), rho_ref.data(), gamma_ref.data());
+          REQUIRE(std::memcmp(rho.data(), rho_ref.data(), rho.size() * sizeof(float)) == 0);
+          REQUIRE(std::memcmp(gamma.data(), gamma_ref.data(), gamma.size() * sizeof(float)) == 0);
+        }
+      }
+      for (index_t m : {index_t(1), std::max<index_t>(1, n / 3), n}) {
+        std::vector<index_t> centers(static_cast<std::size_t>(n));
+        for (index_t i = 0; i < n; ++i) centers[static_cast<std::size_t>(i)] = (i * 7 + 3) % n;
+        std::sort(centers.begin(), centers.end());
+        centers.erase(std::unique(centers.begin(), centers.end()), centers.end());
+        std::shuffle(centers.begin(), centers.end(), rng);
+        const index_t mm = std::min<index_t>(m, static_cast<index_t>(centers.size()));
+        std::vector<index_t> got(static_cast<std::size_t>(n)), want(got);
+        std::vector<float> best(static_cast<std::size_t>(n));
+        vtr::ops::detail::dpc_labels<vtr::simd::default_arch>(dv, centers.data(), mm, got.data(), best.data());
+        vtr::ops::ref::dpc_labels(dv, centers.data(), mm, want.data());
+        CHECK(got == want);
       }
     }
   }
