@@ -4,6 +4,7 @@
 #include <vtr/ops/accumulate.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,6 +38,33 @@ TEST_CASE("add_scaled and add_to match the scalar reference at SIMD tails") {
     vtr::ops::ref::add_to(y_ref.data(), x.data(), n);
     for (index_t i = 0; i <= n; ++i) CHECK(std::fabs(y[i] - y_ref[i]) <= 1e-6f);
     CHECK(y[n] == y_ref[n]);  // nothing past n touched by add_to
+  }
+}
+
+TEST_CASE("add_scaled<Start> and sum_rows: the bits of zero-filling / copying first, in one pass") {
+  using arch = vtr::simd::default_arch;
+  for (index_t n : acc_sizes) {
+    CAPTURE(n);
+    auto x = rand_vec(static_cast<std::size_t>(n), 21);
+    x[0] = -0.0f;  // −0·a + 0 is +0: Start must not leave the −0 a plain product gives
+    if (n > 2) x[2] = 0.0f;
+    std::vector<float> got(static_cast<std::size_t>(n), 7.0f), want(static_cast<std::size_t>(n), 0.0f);
+    vtr::ops::add_scaled<arch, true>(got.data(), x.data(), 0.37f, n);
+    vtr::ops::add_scaled<arch>(want.data(), x.data(), 0.37f, n);
+    REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    CHECK_FALSE(std::signbit(got[0]));
+
+    for (index_t count : {index_t(1), index_t(2), index_t(3), index_t(4)}) {
+      CAPTURE(count);
+      std::vector<std::vector<float>> rows;
+      std::vector<const float*> ptrs;
+      for (index_t k = 0; k < count; ++k) rows.push_back(rand_vec(static_cast<std::size_t>(n), 30 + unsigned(k)));
+      for (const auto& r : rows) ptrs.push_back(r.data());
+      std::vector<float> sum(static_cast<std::size_t>(n), 7.0f), chain = rows[0];
+      vtr::ops::sum_rows<arch>(sum.data(), ptrs.data(), count, n);
+      for (index_t k = 1; k < count; ++k) vtr::ops::add_to<arch>(chain.data(), rows[static_cast<std::size_t>(k)].data(), n);
+      REQUIRE(std::memcmp(sum.data(), chain.data(), sum.size() * sizeof(float)) == 0);
+    }
   }
 }
 

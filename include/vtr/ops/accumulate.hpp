@@ -45,20 +45,20 @@ inline void unit_row_sum(const matrix_view<const float>& x, float eps, float* ou
 }  // namespace ref
 
 /// y[0, n) += a·x[0, n) (fused multiply-add where the arch has it). x and y must not overlap partially.
-template <class Arch = simd::default_arch>
+/// Start: y is taken as +0 instead of being read — the same bits as zero-filling y first, in one pass.
+template <class Arch = simd::default_arch, bool Start = false>
 void add_scaled(float* y, const float* x, float a, index_t n) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   const B va(a);
+  const auto acc = [y](index_t i) { return Start ? B(0.0f) : simd::load<float, Arch>(y + i); };
   index_t i = 0;
   for (; i + 2 * L <= n; i += 2 * L) {
-    simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), simd::load<float, Arch>(y + i)));
-    simd::store<float, Arch>(y + i + L,
-                             simd::fma(va, simd::load<float, Arch>(x + i + L), simd::load<float, Arch>(y + i + L)));
+    simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), acc(i)));
+    simd::store<float, Arch>(y + i + L, simd::fma(va, simd::load<float, Arch>(x + i + L), acc(i + L)));
   }
-  for (; i + L <= n; i += L)
-    simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), simd::load<float, Arch>(y + i)));
-  for (; i < n; ++i) y[i] += a * x[i];
+  for (; i + L <= n; i += L) simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), acc(i)));
+  for (; i < n; ++i) y[i] = (Start ? 0.0f : y[i]) + a * x[i];
 }
 
 /// y[0, n) += x[0, n).
@@ -72,6 +72,25 @@ void add_to(float* y, const float* x, index_t n) noexcept {
     simd::store<float, Arch>(y + i, s);
   }
   for (; i < n; ++i) y[i] += x[i];
+}
+
+/// y[0, n) = ((x[0] + x[1]) + x[2]) + … over `count` ≥ 1 rows, left to right — the bits of copying x[0]
+/// and calling add_to with each further row, in one pass over y.
+template <class Arch = simd::default_arch>
+void sum_rows(float* y, const float* const* x, index_t count, index_t n) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  index_t i = 0;
+  for (; i + L <= n; i += L) {
+    B s = simd::load<float, Arch>(x[0] + i);
+    for (index_t k = 1; k < count; ++k) s = s + simd::load<float, Arch>(x[k] + i);
+    simd::store<float, Arch>(y + i, s);
+  }
+  for (; i < n; ++i) {
+    float s = x[0][i];
+    for (index_t k = 1; k < count; ++k) s += x[k][i];
+    y[i] = s;
+  }
 }
 
 /// 1 / max(‖x‖, eps) for one contiguous row — the scale that turns x into its unit vector (§3.6.2).

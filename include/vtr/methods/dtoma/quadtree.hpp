@@ -172,7 +172,7 @@ class quadtree {
         const detail::qt_node& nd = nodes[id];
         float* s = sums + id * C;
         if (nd.leaf()) {
-          std::fill(s, s + C, 0.0f);
+          bool first = true;  // the first token starts the sum (no zero fill; same bits)
           for (index_t r = nd.r0; r < nd.r1; ++r) {
             const matrix_view<const float> row_run = frame.subrows(r * w + nd.c0, nd.c1 - nd.c0);
             for (index_t i = 0; i < row_run.extent(0); ++i) {
@@ -181,13 +181,16 @@ class quadtree {
               if (!std::isfinite(sq))
                 return fail("argument 'tokens' ", shape_of(in.tokens), " has a non-finite value (or a norm that overflows) in row ",
                             t * n_f + r * w + nd.c0 + i, " (frame ", t, ", cell row ", r, ", column ", nd.c0 + i, ")");
-              ops::add_scaled(s, x, 1.0f / std::max(std::sqrt(sq), ops::unit_norm_eps), C);
+              const float a = 1.0f / std::max(std::sqrt(sq), ops::unit_norm_eps);
+              if (first) ops::add_scaled<simd::default_arch, true>(s, x, a, C);
+              else ops::add_scaled(s, x, a, C);
+              first = false;
             }
           }
         } else {
-          const float* first = sums + nd.child[0] * C;
-          std::copy(first, first + C, s);
-          for (index_t k = 1; k < nd.children; ++k) ops::add_to(s, sums + nd.child[k] * C, C);
+          const float* kids[4];
+          for (index_t k = 0; k < nd.children; ++k) kids[k] = sums + nd.child[k] * C;
+          ops::sum_rows(s, kids, nd.children, C);
         }
       }
       index_t n_frame = 0;
