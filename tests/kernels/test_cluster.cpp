@@ -178,17 +178,20 @@ TEST_CASE("dpc_knn matches the scalar reference on random points (direct and Gra
 TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit for bit (ties, zeros, every k)") {
   // Distance matrices as try_dpc_knn sees them (non-negative, zero diagonal), built to stress the fast
   // paths: few distinct values (ties around the k-th smallest and in δ's minimum), duplicate points
-  // (zero distances, some of them −0), an all-zero matrix, and k from 1 to n, on both sides of
-  // the streamed selection's bound.
+  // (zero distances, some of them −0), an all-zero matrix, a row whose sample misleads the large-k
+  // threshold, and k from 1 to n, on both sides of the streamed selection's bound.
   std::mt19937 rng(5);
   for (index_t n : {index_t(1), index_t(2), index_t(15), index_t(16), index_t(17), index_t(40), index_t(100), index_t(385)}) {
-    for (int kind = 0; kind < 4; ++kind) {
+    for (int kind = 0; kind < 5; ++kind) {
       std::vector<float> d(static_cast<std::size_t>(n * n));
       std::uniform_int_distribution<int> level(0, kind == 1 ? 3 : 1000);
       for (index_t i = 0; i < n; ++i)
         for (index_t j = i; j < n; ++j) {
           float v = i == j || kind == 3 ? 0.0f : static_cast<float>(level(rng)) * 0.125f;
           if (kind == 2 && (i + j) % 5 == 0) v = (i + j) % 2 ? -0.0f : 0.0f;  // duplicate points
+          // Row 0's every 4th value (the large-k selection's sample) holds its smallest values, so the
+          // sample's threshold lets too few values through and the whole row is selected instead.
+          if (kind == 4 && i != j) v = (i + j) % 4 == 0 ? v * 0.001f : v + 1000.0f;
           d[static_cast<std::size_t>(i * n + j)] = v;
           d[static_cast<std::size_t>(j * n + i)] = v;
         }
