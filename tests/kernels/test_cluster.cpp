@@ -175,6 +175,79 @@ TEST_CASE("dpc_knn matches the scalar reference on random points (direct and Gra
   }
 }
 
+TEST_CASE("pairwise_distances and dpc_knn over selected rows equal the calls on the gathered rows bit for bit") {
+  // The indexed forms read the rows where they lie (the Gram form copies one depth chunk of them at a
+  // time); the gathered call sees the same values in the same order, so every bit must agree. Depths
+  // below, at and across the chunk width; a repeated row included.
+  vtr::workspace ws;
+  std::mt19937 rng(5);
+  for (index_t c : {index_t(7), vtr::ops::detail::gram_depth_chunk_max, index_t(300), index_t(1000)}) {
+    for (index_t n : {index_t(1), index_t(5), index_t(25), index_t(26), index_t(83), index_t(200), index_t(600)}) {
+      CAPTURE(c, n);
+      const index_t total = 97, pitch = c + 5;
+      const auto buf = random_vec(static_cast<std::size_t>(total * pitch), unsigned(c * 7 + n));
+      const vtr::matrix_view<const float> x(buf.data(), {total, c}, {pitch, 1});
+      std::vector<index_t> idx(static_cast<std::size_t>(n));
+      for (auto& r : idx) r = static_cast<index_t>(rng() % total);
+      if (n > 3) idx[1] = idx[0];  // a repeated row: distance 0 off the diagonal
+      const vtr::vector_view<const index_t> rows = vtr::view_of(std::as_const(idx));
+      std::vector<float> gathered(static_cast<std::size_t>(n * c));
+      for (index_t i = 0; i < n; ++i) std::copy(x.row(rows(i)), x.row(rows(i)) + c, gathered.begin() + i * c);
+      const vtr::matrix_view<const float> g(gathered.data(), {n, c});
+      for (auto form : {vtr::ops::distance_form::direct, vtr::ops::distance_form::gram, vtr::ops::distance_form::automatic}) {
+        std::vector<float> want(static_cast<std::size_t>(n * n)), got(want.size(), -1.0f);
+        vtr::ops::pairwise_distances(g, vtr::matrix_view<float>(want.data(), {n, n}), 0.5f, form);
+        vtr::ops::pairwise_distances(x, rows, vtr::matrix_view<float>(got.data(), {n, n}), 0.5f, ws, form);
+        CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+
+        const vtr::ops::dpc_params prm{std::max<index_t>(1, n / 4), 3, form};
+        vtr::ops::dpc_result dw, dg;
+        vtr::ops::dpc_knn(g, prm, {}, dw, ws);
+        vtr::ops::dpc_knn(x, prm, {}, dg, ws, rows);
+        CHECK(std::memcmp(dw.density.data(), dg.density.data(), sizeof(float) * dw.density.size()) == 0);
+        CHECK(std::memcmp(dw.score.data(), dg.score.data(), sizeof(float) * dw.score.size()) == 0);
+        CHECK(dw.centers == dg.centers);
+        CHECK(dw.labels == dg.labels);
+      }
+    }
+  }
+}
+
+TEST_CASE("pairwise_distances and dpc_knn over selected rows: errors name the row argument and the row of x") {
+  const auto buf = random_vec(6 * 4, 9);
+  const vtr::matrix_view<const float> x(buf.data(), {6, 4});
+  vtr::workspace ws;
+  const std::vector<index_t> bad = {0, 6}, good = {5, 1, 3};
+  std::vector<float> out(9, -1.0f);
+  auto s = vtr::ops::try_pairwise_distances(x, vtr::view_of(bad), vtr::matrix_view<float>(out.data(), {2, 2}), 1.0f, ws);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'rows'[1] = 6"));
+  s = vtr::ops::try_pairwise_distances(x, vtr::view_of(good), vtr::matrix_view<float>(out.data(), {2, 2}), 1.0f, ws);
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'out'"));
+  CHECK(out == std::vector<float>(9, -1.0f));  // nothing written on error
+
+  vtr::ops::dpc_result r;
+  s = vtr::ops::try_dpc_knn(x, {2, 2}, {}, r, ws, vtr::view_of(bad));
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'rows'[1] = 6"));
+  const std::vector<float> short_u = {0.1f, 0.2f};  // three points need three jitter values
+  s = vtr::ops::try_dpc_knn(x, {2, 2}, vtr::view_of(short_u), r, ws, vtr::view_of(good));
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'jitter'"));
+  // A NaN in a selected row is named by its row in x; one in an unselected row is never read.
+  for (auto form : {vtr::ops::distance_form::direct, vtr::ops::distance_form::gram}) {
+    std::vector<float> nan_buf = buf;
+    nan_buf[3 * 4 + 2] = std::nanf("");
+    const vtr::matrix_view<const float> xn(nan_buf.data(), {6, 4});
+    s = vtr::ops::try_dpc_knn(xn, {2, 2, form}, {}, r, ws, vtr::view_of(good));
+    REQUIRE_FALSE(s.ok());
+    CHECK(contains(s.message(), "non-finite value at [3, 2]"));
+    const std::vector<index_t> skip = {5, 1, 0};
+    CHECK(vtr::ops::try_dpc_knn(xn, {2, 2, form}, {}, r, ws, vtr::view_of(skip)).ok());
+  }
+}
+
 TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit for bit (ties, zeros, every k)") {
   // Distance matrices as try_dpc_knn sees them (non-negative, zero diagonal), built to stress the fast
   // paths: few distinct values (ties around the k-th smallest and in δ's minimum), duplicate points

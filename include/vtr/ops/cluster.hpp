@@ -266,46 +266,69 @@ void dpc_labels(const matrix_view<const float>& dist, const index_t* centers, in
   for (index_t c = 0; c < m; ++c) labels[centers[c]] = c;
 }
 
-inline status check_dpc(const matrix_view<const float>& x, const dpc_params& p, const vector_view<const float>& jitter) {
+/// Validates a DPC-kNN call on the n points of x (its rows `rows`, or every row when rows is empty).
+inline status check_dpc(const matrix_view<const float>& x, const vector_view<const index_t>& rows, const dpc_params& p,
+                        const vector_view<const float>& jitter, index_t& n) {
   VTR_TRY(validate_view("x", x));
-  if (x.extent(0) == 0 || x.extent(1) == 0)
+  VTR_TRY(check_point_rows(x, rows));
+  n = rows.extent(0) ? rows.extent(0) : x.extent(0);
+  if (n == 0 || x.extent(1) == 0)
     return fail("argument 'x' has shape ", shape_of(x), ": DPC-kNN needs at least one point and one feature");
   if (p.k < 1) return fail("dpc_params.k must be >= 1 (got ", p.k, ")");
   if (jitter.extent(0) != 0) {
-    VTR_TRY(expect_shape("jitter", jitter, {x.extent(0)}));
+    VTR_TRY(expect_shape("jitter", jitter, {n}));
     for (index_t i = 0; i < jitter.extent(0); ++i)
       if (!(jitter(i) >= 0.0f && jitter(i) < 1.0f))
         return fail("argument 'jitter' [", jitter.extent(0), "] must hold values in [0, 1); jitter[", i, "] = ", jitter(i));
   }
   return {};
 }
+
+/// The error for distances that came out non-finite: the first NaN/inf among the points (named by its
+/// position in x), else the first point whose squared norm overflows float, else the pair sums.
+inline status dpc_non_finite(const point_rows& p) {
+  const index_t c = p.x.extent(1);
+  for (index_t i = 0; i < p.n; ++i)
+    for (index_t j = 0; j < c; ++j)
+      if (!std::isfinite(p(i)[j]))
+        return fail("argument 'x' ", shape_of(p.x), " has a non-finite value at [", p.rows ? p.rows[i] : i, ", ", j, "]");
+  for (index_t i = 0; i < p.n; ++i)
+    if (!std::isfinite(ref::squared_norm(p(i), c)))
+      return fail("argument 'x' ", shape_of(p.x), ": the squared norm of row ", p.rows ? p.rows[i] : i, " overflows float");
+  return fail("argument 'x' ", shape_of(p.x), ": the squared distances between its points overflow float");
+}
 }  // namespace detail
 
-/// ALGORITHMS §2.8 steps 1-5. x: [N, C] (N, C ≥ 1); jitter: [N] values in [0, 1), or empty for none
-/// (§0.10: the library never draws random numbers). Writes labels [N], centers [M] (rank order),
-/// density [N], score [N]; M = clamp(clusters, 1, N), k = min(k, N).
+/// ALGORITHMS §2.8 steps 1-5 on the points x: [N, C] (N, C ≥ 1), or on its rows `rows` when given
+/// (N = rows' length; the rows are read where they lie, bit for bit the call on the gathered rows).
+/// jitter: [N] values in [0, 1), or empty for none (§0.10: the library never draws random numbers).
+/// Writes labels [N], centers [M] (rank order), density [N], score [N]; M = clamp(clusters, 1, N),
+/// k = min(k, N). Point i is x's row rows[i] (or i).
 template <class Arch = simd::default_arch>
 status try_dpc_knn(const matrix_view<const float>& x, const dpc_params& params, const vector_view<const float>& jitter,
-                   dpc_result& out, workspace& ws) {
-  VTR_TRY(detail::check_dpc(x, params, jitter));
-  const index_t n = x.extent(0), c = x.extent(1);
+                   dpc_result& out, workspace& ws, const vector_view<const index_t>& rows = {}) {
+  index_t n = 0;
+  VTR_TRY(detail::check_dpc(x, rows, params, jitter, n));
+  const index_t c = x.extent(1);
   const index_t k = std::min(params.k, n);
   const index_t m = std::clamp<index_t>(params.clusters, 1, n);
 
   workspace::scope sc(ws);
+  const detail::point_rows pts{x, rows.extent(0) ? rows.data_handle() : nullptr, n};
   float* dbuf = ws.take<float>(static_cast<std::size_t>(n * n));
   const matrix_view<float> dist(dbuf, {n, n});
-  VTR_TRY(try_pairwise_distances<Arch>(x, dist, 1.0f, params.distances));
+  const distance_form form = detail::resolve_form(params.distances, n);
+  float* chunk = pts.rows && form == distance_form::gram
+                     ? ws.take<float>(static_cast<std::size_t>(n * detail::gram_depth_chunk(n, c)))
+                     : nullptr;
+  detail::pairwise_distances_of<Arch>(pts, dist, 1.0f, form, chunk);
   // Upstream divides cdist by C ** 0.5 (a division, not a reciprocal multiply). A NaN/inf in x shows
   // up as a non-finite distance in its row (checked here instead of a separate scan of x).
   const float root_c = static_cast<float>(std::sqrt(static_cast<double>(c)));
   const float dmax = detail::dpc_scale_distances<Arch>(dist, root_c);
-  if (!(dmax >= 0.0f)) {  // NaN: some distance is not finite; name the first such row
-    for (index_t i = 0; i < n; ++i)
-      for (index_t j = 0; j < n; ++j)
-        if (!std::isfinite(dbuf[i * n + j])) return detail::non_finite_row_error("x", x, i);
-  }
-  if (n == 1) VTR_TRY(detail::expect_finite("x", x));  // a single point has no off-diagonal distance
+  // NaN: some distance is not finite. A single point has no off-diagonal distance: its values are checked.
+  if (!(dmax >= 0.0f) || (n == 1 && !std::all_of(pts(0), pts(0) + c, [](float v) { return std::isfinite(v); })))
+    return detail::dpc_non_finite(pts);
   float* row_tmp = ws.take<float>(static_cast<std::size_t>(n));
   const float* jit = jitter.extent(0) ? jitter.data_handle() : nullptr;
   if (jit && jitter.stride(0) != 1) {  // a strided jitter is copied once
@@ -327,8 +350,8 @@ status try_dpc_knn(const matrix_view<const float>& x, const dpc_params& params, 
 }
 template <class Arch = simd::default_arch>
 void dpc_knn(const matrix_view<const float>& x, const dpc_params& params, const vector_view<const float>& jitter,
-             dpc_result& out, workspace& ws) {
-  raise_if_error(try_dpc_knn<Arch>(x, params, jitter, out, ws));
+             dpc_result& out, workspace& ws, const vector_view<const index_t>& rows = {}) {
+  raise_if_error(try_dpc_knn<Arch>(x, params, jitter, out, ws, rows));
 }
 
 namespace ref {

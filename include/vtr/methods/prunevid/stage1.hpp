@@ -164,11 +164,12 @@ class stage1 {
     ops::dpc_result dr0;
     std::vector<ops::dpc_result> dr_more(static_cast<std::size_t>(vtr::detail::slot_count(exec) - 1));
     auto dr_of = [&](index_t slot) -> ops::dpc_result& { return slot == 0 ? dr0 : dr_more[static_cast<std::size_t>(slot - 1)]; };
-    // One DPC-kNN call on `pts` whose jitter, if any, starts at `jitter_at` (the offset the serial order of
-    // calls gives it: §0.10 "consumed in call order", precomputed so that the calls can run in any order).
-    auto run_dpc = [&](const matrix_view<const float>& pts, index_t clusters, index_t k, index_t jitter_at, const char* what,
-                       ops::dpc_result& dr, workspace& w) -> status {
-      const index_t n = pts.extent(0);
+    // One DPC-kNN call on the rows `sel` of `pts` (all of them when sel is empty) whose jitter, if any,
+    // starts at `jitter_at` (the offset the serial order of calls gives it: §0.10 "consumed in call order",
+    // precomputed so that the calls can run in any order).
+    auto run_dpc = [&](const matrix_view<const float>& pts, const vector_view<const index_t>& sel, index_t clusters, index_t k,
+                       index_t jitter_at, const char* what, ops::dpc_result& dr, workspace& w) -> status {
+      const index_t n = sel.extent(0) ? sel.extent(0) : pts.extent(0);
       vector_view<const float> jit{};
       if (in.jitter.extent(0) != 0) {
         if (in.jitter.extent(0) < jitter_at + n)
@@ -179,8 +180,8 @@ class stage1 {
       ops::dpc_params dp;
       dp.clusters = clusters;
       dp.k = k;
-      const status st = ops::try_dpc_knn<Arch>(pts, dp, jit, dr, w);
-      if (!st.ok()) return fail("PruneVid stage 1, ", what, " DPC-kNN on ", shape_of(pts), ": ", st.message());
+      const status st = ops::try_dpc_knn<Arch>(pts, dp, jit, dr, w, sel);
+      if (!st.ok()) return fail("PruneVid stage 1, ", what, " DPC-kNN on ", n, " points of ", pts.extent(1), " features: ", st.message());
       return {};
     };
 
@@ -199,7 +200,7 @@ class stage1 {
       };
       VTR_TRY(vtr::detail::run_items(exec, F, ws, frame_mean));
       const index_t m = std::max<index_t>(1, vtr::detail::clamp_count(static_cast<double>(F) * p_.temporal_ratio, F));
-      VTR_TRY(run_dpc(matrix_view<const float>(mv), m, p_.k, 0, "temporal", dr0, ws));
+      VTR_TRY(run_dpc(matrix_view<const float>(mv), {}, m, p_.k, 0, "temporal", dr0, ws));
       if (in.jitter.extent(0) != 0) jitter_at = F;
       ++dpc_calls;
       std::copy(dr0.labels.begin(), dr0.labels.end(), temporal);
@@ -264,17 +265,16 @@ class stage1 {
       index_t* ps = w.take<index_t>(unf);
       index_t* pd = w.take<index_t>(unf);
       split_positions(vector_view<const std::uint8_t>(mask + g.segment * nf, {nf}), ps, pd);
-      const matrix_view<float> rows(w.take<float>(static_cast<std::size_t>(g.n) * static_cast<std::size_t>(C)), {g.n, C});
-      const char* what = "static-group";
-      if (g.frame < 0) {  // static group: S[i] = mean_w X[w][ps[i]]
-        VTR_TRY(ops::try_temporal_mean_rows<Arch>(segment(g.segment), vector_view<const index_t>(ps, {g.n}), rows));
-      } else {  // one frame's dynamic positions in raster order
-        const matrix_view<const float> frame(x.data_handle() + g.frame * x.stride(0), {nf, C}, {x.stride(1), 1});
-        VTR_TRY(ops::try_gather_rows<float>(frame, vector_view<const index_t>(pd, {g.n}), rows));
-        what = "dynamic-group";
-      }
       ops::dpc_result& dr = dr_of(slot);
-      VTR_TRY(run_dpc(matrix_view<const float>(rows), group_output(g.n), p_.spatial_k, g.jitter_at, what, dr, w));
+      if (g.frame < 0) {  // static group: S[i] = mean_w X[w][ps[i]]
+        const matrix_view<float> rows(w.take<float>(static_cast<std::size_t>(g.n) * static_cast<std::size_t>(C)), {g.n, C});
+        VTR_TRY(ops::try_temporal_mean_rows<Arch>(segment(g.segment), vector_view<const index_t>(ps, {g.n}), rows));
+        VTR_TRY(run_dpc(matrix_view<const float>(rows), {}, group_output(g.n), p_.spatial_k, g.jitter_at, "static-group", dr, w));
+      } else {  // one frame's dynamic positions in raster order, read where they lie
+        const matrix_view<const float> frame(x.data_handle() + g.frame * x.stride(0), {nf, C}, {x.stride(1), 1});
+        VTR_TRY(run_dpc(frame, vector_view<const index_t>(pd, {g.n}), group_output(g.n), p_.spatial_k, g.jitter_at,
+                        "dynamic-group", dr, w));
+      }
       VTR_ASSERT(static_cast<index_t>(dr.centers.size()) == g.m && static_cast<index_t>(dr.labels.size()) == g.n);
       std::copy(dr.labels.begin(), dr.labels.end(), labels + g.label_at);
       std::copy(dr.centers.begin(), dr.centers.end(), centres + g.centre_at);

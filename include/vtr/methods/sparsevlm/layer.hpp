@@ -393,11 +393,9 @@ status basic_layer<V>::try_plan(const inputs& in, vtr::plan& out, workspace& ws,
                           vector_view<index_t>(rec, {cnt.m}), ws)
                 .error());
     for (index_t i = 0; i < cnt.m; ++i) rec[i] = pruned[rec[i]];
-    // Xr = the layer-ℓ output rows in that (score) order: it fixes DPC's candidate order (§0.4).
-    const index_t D = in.hidden_vis.extent(1);
-    float* xr = ws.take<float>(static_cast<std::size_t>(cnt.m * D));
-    VTR_TRY(ops::try_gather_rows<float>(in.hidden_vis, vector_view<const index_t>(rec, {cnt.m}),
-                                        matrix_view<float>(xr, {cnt.m, D})));
+    // The points are the layer-ℓ output rows in that (score) order, which fixes DPC's candidate order
+    // (§0.4); DPC reads them where they lie in hidden_vis.
+    const vector_view<const index_t> rec_rows(rec, {cnt.m});
     ops::dpc_params dp;
     dp.clusters = cnt.c;
     dp.k = cnt.c;  // §2.8: SparseVLM's cluster_and_merge uses k = cluster count
@@ -408,7 +406,7 @@ status basic_layer<V>::try_plan(const inputs& in, vtr::plan& out, workspace& ws,
     dres.centers.swap(d.clusters.centers);
     dres.density.swap(d.clusters.density);
     dres.score.swap(d.clusters.score);
-    const status st = ops::try_dpc_knn<Arch>(matrix_view<const float>(xr, {cnt.m, D}), dp, jit, dres, ws);
+    const status st = ops::try_dpc_knn<Arch>(in.hidden_vis, dp, jit, dres, ws, rec_rows);
     if (!st) {
       dres.labels.swap(d.clusters.labels);
       dres.centers.swap(d.clusters.centers);
