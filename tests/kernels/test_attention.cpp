@@ -39,7 +39,8 @@ TEST_CASE("attention_rows: matches a double-precision softmax (causal, non-causa
     index_t rows, H, Hkv, d, keys;
   };
   const cfg cfgs[] = {{1, 1, 1, 1, 1},    {1, 4, 4, 8, 7},     {3, 4, 2, 16, 15}, {2, 8, 1, 32, 17},
-                      {1, 32, 32, 128, 651}, {5, 6, 3, 64, 577}, {4, 2, 2, 7, 300}, {2, 2, 1, 128, 2880}};
+                      {1, 32, 32, 128, 651}, {5, 6, 3, 64, 577}, {4, 2, 2, 7, 300}, {2, 2, 1, 128, 2880},
+                      {40, 8, 2, 128, 300}};  // the last stacks 4 × 40 query rows per kv head: several chunks
   for (const auto& c : cfgs)
     for (bool causal : {true, false}) {
       qk_tensor q(c.rows, c.H, c.d, static_cast<unsigned>(c.keys + c.d), 2.0f);

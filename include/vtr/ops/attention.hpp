@@ -4,7 +4,8 @@
 // few of its rows (the last prompt row, rater rows, suffix rows), so they are recomputed here:
 //   p[h][r][j] = softmax_j( q[r, h] · k[j, g(h)] / √d  (+ causal mask) ),  g(h) = h / (H / H_kv)
 // in fp32, subtracting the row maximum; masked keys are exactly 0 (§0.6). The logits come from one Eigen
-// GEMM per head written straight into the output, then one SIMD pass per row does max / exp / normalise.
+// GEMM per head (per kv head with GQA, its query heads stacked) written straight into the output, then one
+// SIMD pass per row does max / exp / normalise.
 // Keys are processed in tiles so Eigen's packing buffers fit its stack allocation limit (no heap use).
 //
 // With the log-sum-exp of each full masked row (`lse[h][r]`, which FlashAttention kernels return), only
@@ -141,10 +142,37 @@ inline void head_logits(const tensor_view<const float, 3>& q, const tensor_view<
   }
 }
 
+/// Logits of the `group` query heads that share kv head g (GQA) for key columns [cb, ce), stacked into one
+/// GEMM per key tile so that each tile of K is read once for the whole group (as the bench's GEMM floor
+/// does) instead of once per head. Stack row t·rows + r is q[r][g·group + t], copied to qbuf
+/// ([group·rows × d]); it lands in out[g·group + t][r], which needs out's heads contiguous
+/// (stride(0) = rows·stride(1)). The stack goes in chunks of at most one key tile's rows, so Eigen's packing
+/// stays on its stack here too.
+inline void group_logits(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k, index_t g, index_t group,
+                         index_t cb, index_t ce, float scale, const tensor_view<float, 3>& out, float* qbuf) {
+  const index_t rows = q.extent(0), d = q.extent(2), m = group * rows;
+  for (index_t t = 0; t < group; ++t)
+    for (index_t r = 0; r < rows; ++r)
+      std::copy_n(q.data_handle() + r * q.stride(0) + (g * group + t) * q.stride(1), d, qbuf + (t * rows + r) * d);
+  float* const o = out.data_handle() + g * group * out.stride(0);
+  const index_t tile = attention_key_tile(d);
+  for (index_t j0 = cb; j0 < ce; j0 += tile) {
+    const index_t nj = std::min(tile, ce - j0);
+    const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
+    for (index_t s0 = 0; s0 < m; s0 += tile) {
+      const index_t ns = std::min(tile, m - s0);
+      const auto qs = as_eigen(matrix_view<const float>(qbuf + s0 * d, {ns, d}));
+      auto os = as_eigen(matrix_view<float>(o + s0 * out.stride(1) + (j0 - cb), {ns, nj}, {out.stride(1), 1}));
+      os.noalias() = scale * (qs * kg.transpose());
+    }
+  }
+}
+
 template <class Arch>
 void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k,
                     const vector_view<const index_t>& row_positions, const attention_mode& mode,
-                    const tensor_view<const float, 2>* lse, index_t cb, index_t ce, const tensor_view<float, 3>& out) {
+                    const tensor_view<const float, 2>* lse, index_t cb, index_t ce, const tensor_view<float, 3>& out,
+                    workspace& ws) {
   const index_t rows = q.extent(0), H = q.extent(1), Hkv = k.extent(1), d = q.extent(2);
   const index_t ncols = ce - cb;
   if (rows == 0 || H == 0 || ncols == 0) return;
@@ -154,16 +182,22 @@ void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<cons
   auto vis_end = [&](index_t r) { return mode.causal ? std::min(ce, row_positions(r) + 1) : ce; };
   index_t max_vis = cb;
   for (index_t r = 0; r < rows; ++r) max_vis = std::max(max_vis, vis_end(r));
-  for (index_t h = 0; h < H; ++h) {
-    const matrix_view<float> out_h(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1});
-    if (max_vis > cb) head_logits(q, k, h, h / group, cb, max_vis, scale, out_h);
-    for (index_t r = 0; r < rows; ++r) {
-      float* z = out_h.row(r);
-      const index_t nv = std::max<index_t>(vis_end(r) - cb, 0);
-      if (mode.nonfinite_to_zero) zero_nonfinite(z, nv);
-      if (lse) exp_minus_in_place<Arch>(z, nv, (*lse)(h, r));
-      else softmax_in_place<Arch>(z, nv);
-      std::fill(z + nv, z + ncols, 0.0f);  // masked keys are exactly 0 (§0.6)
+  workspace::scope sc(ws);
+  const bool stacked = group > 1 && out.stride(0) == rows * out.stride(1);
+  float* qbuf = stacked ? ws.take<float>(static_cast<std::size_t>(group * rows * d)) : nullptr;
+  for (index_t g = 0; g < Hkv; ++g) {
+    if (max_vis > cb && stacked) group_logits(q, k, g, group, cb, max_vis, scale, out, qbuf);
+    for (index_t h = g * group; h < (g + 1) * group; ++h) {
+      const matrix_view<float> out_h(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1});
+      if (max_vis > cb && !stacked) head_logits(q, k, h, g, cb, max_vis, scale, out_h);
+      for (index_t r = 0; r < rows; ++r) {
+        float* z = out_h.row(r);
+        const index_t nv = std::max<index_t>(vis_end(r) - cb, 0);
+        if (mode.nonfinite_to_zero) zero_nonfinite(z, nv);
+        if (lse) exp_minus_in_place<Arch>(z, nv, (*lse)(h, r));
+        else softmax_in_place<Arch>(z, nv);
+        std::fill(z + nv, z + ncols, 0.0f);  // masked keys are exactly 0 (§0.6)
+      }
     }
   }
 }
@@ -178,14 +212,13 @@ void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<cons
 template <class Arch = simd::default_arch>
 status try_attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k, vector_view<const index_t> row_positions,
                           attention_mode mode, tensor_view<float, 3> out, workspace& ws) {
-  (void)ws;  // the GEMM writes into out and the softmax runs in place: no scratch needed
   detail::attention_shape sh{};
   VTR_TRY(detail::check_attention(q, k, row_positions, mode, sh));
   VTR_TRY(expect_shape("out", out, {sh.heads, sh.rows, sh.keys}));
   VTR_TRY(detail::check_out_alias(out, "q", q));
   VTR_TRY(detail::check_out_alias(out, "k", k));
   VTR_TRY(detail::check_out_alias(out, "row_positions", row_positions));
-  detail::attention_impl<Arch>(q, k, row_positions, mode, nullptr, 0, sh.keys, out);
+  detail::attention_impl<Arch>(q, k, row_positions, mode, nullptr, 0, sh.keys, out, ws);
   return {};
 }
 template <class Arch = simd::default_arch>
@@ -201,7 +234,6 @@ template <class Arch = simd::default_arch>
 status try_attention_rows(tensor_view<const float, 3> q, tensor_view<const float, 3> k, vector_view<const index_t> row_positions,
                           attention_mode mode, tensor_view<const float, 2> lse, index_t col_begin, index_t col_end,
                           tensor_view<float, 3> out, workspace& ws) {
-  (void)ws;
   detail::attention_shape sh{};
   VTR_TRY(detail::check_attention(q, k, row_positions, mode, sh));
   if (col_begin < 0 || col_end < col_begin || col_end > sh.keys)
@@ -213,7 +245,7 @@ status try_attention_rows(tensor_view<const float, 3> q, tensor_view<const float
   VTR_TRY(detail::check_out_alias(out, "k", k));
   VTR_TRY(detail::check_out_alias(out, "row_positions", row_positions));
   VTR_TRY(detail::check_out_alias(out, "lse", lse));
-  detail::attention_impl<Arch>(q, k, row_positions, mode, &lse, col_begin, col_end, out);
+  detail::attention_impl<Arch>(q, k, row_positions, mode, &lse, col_begin, col_end, out, ws);
   return {};
 }
 template <class Arch = simd::default_arch>
