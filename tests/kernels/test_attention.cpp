@@ -40,7 +40,10 @@ TEST_CASE("attention_rows: matches a double-precision softmax (causal, non-causa
   };
   const cfg cfgs[] = {{1, 1, 1, 1, 1},    {1, 4, 4, 8, 7},     {3, 4, 2, 16, 15}, {2, 8, 1, 32, 17},
                       {1, 32, 32, 128, 651}, {5, 6, 3, 64, 577}, {4, 2, 2, 7, 300}, {2, 2, 1, 128, 2880},
-                      {40, 8, 2, 128, 300}};  // the last stacks 4 × 40 query rows per kv head: several chunks
+                      {40, 8, 2, 128, 300},  // stacks 4 × 40 query rows per kv head: several chunks
+                      // more kv heads than share a 4 KiB span of a key row (1024 / d): several blocks
+                      // of them, each over several key tiles, stacked (GQA) and per head
+                      {3, 20, 10, 128, 300}, {2, 6, 6, 256, 200}};
   for (const auto& c : cfgs)
     for (bool causal : {true, false}) {
       qk_tensor q(c.rows, c.H, c.d, static_cast<unsigned>(c.keys + c.d), 2.0f);

@@ -6,7 +6,9 @@
 // in fp32, subtracting the row maximum; masked keys are exactly 0 (§0.6). The logits come from one Eigen
 // GEMM per head (per kv head with GQA, its query heads stacked) written straight into the output, then one
 // SIMD pass per row does max / exp / normalise.
-// Keys are processed in tiles so Eigen's packing buffers fit its stack allocation limit (no heap use).
+// Keys are processed in tiles so Eigen's packing buffers fit its stack allocation limit (no heap use), and
+// the kv heads in blocks whose slices of a key row span 4 KiB: tile by tile over the whole block, so K is
+// read in runs the prefetchers follow, then the block's softmax while its logits are still in cache.
 //
 // With the log-sum-exp of each full masked row (`lse[h][r]`, which FlashAttention kernels return), only
 // the requested key columns [col_begin, col_end) need computing: p = exp(z − lse) (§2.1 LSE shortcut).
@@ -127,44 +129,46 @@ status check_out_alias(const tensor_view<float, 3>& out, const char* name, const
   return expect_no_alias("out", out, name, in);
 }
 
-/// Logits of head h for key columns [cb, ce) into out_h (rows × (ce − cb)), tile by tile. Columns at
-/// or past `vis_end` (no row may see them) are not computed.
-inline void head_logits(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k, index_t h, index_t g,
-                        index_t cb, index_t ce, float scale, const matrix_view<float>& out_h) {
+/// Key/value heads whose slices of one key row lie within 4 KiB of each other (`heads_per_span · d` floats).
+/// Their logits are computed key tile by key tile, all of them per tile, so that each tile of K is read
+/// in 4 KiB runs the prefetchers follow instead of one d-float slice every H_kv·d floats; the softmax
+/// passes then run while the block's logits are still in cache.
+inline index_t kv_heads_per_span(index_t d) noexcept { return std::max<index_t>(1, index_t(1024) / std::max<index_t>(d, 1)); }
+
+/// Logits of query head h against kv head g for key columns [j0, j0 + nj), written at column j0 − cb of
+/// out_h (rows × ·).
+inline void head_logits_tile(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k, index_t h, index_t g,
+                             index_t j0, index_t nj, index_t cb, float scale, const matrix_view<float>& out_h) {
   const index_t rows = q.extent(0), d = q.extent(2);
   const auto qh = as_eigen(matrix_view<const float>(q.data_handle() + h * q.stride(1), {rows, d}, {q.stride(0), 1}));
-  const index_t tile = attention_key_tile(d);
-  for (index_t j0 = cb; j0 < ce; j0 += tile) {
-    const index_t nj = std::min(tile, ce - j0);
-    const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
-    auto oh = as_eigen(matrix_view<float>(out_h.data_handle() + (j0 - cb), {rows, nj}, {out_h.stride(0), 1}));
-    oh.noalias() = scale * (qh * kg.transpose());
-  }
+  const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
+  auto oh = as_eigen(matrix_view<float>(out_h.data_handle() + (j0 - cb), {rows, nj}, {out_h.stride(0), 1}));
+  oh.noalias() = scale * (qh * kg.transpose());
 }
 
-/// Logits of the `group` query heads that share kv head g (GQA) for key columns [cb, ce), stacked into one
-/// GEMM per key tile so that each tile of K is read once for the whole group (as the bench's GEMM floor
-/// does) instead of once per head. Stack row t·rows + r is q[r][g·group + t], copied to qbuf
-/// ([group·rows × d]); it lands in out[g·group + t][r], which needs out's heads contiguous
-/// (stride(0) = rows·stride(1)). The stack goes in chunks of at most one key tile's rows, so Eigen's packing
-/// stays on its stack here too.
-inline void group_logits(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k, index_t g, index_t group,
-                         index_t cb, index_t ce, float scale, const tensor_view<float, 3>& out, float* qbuf) {
-  const index_t rows = q.extent(0), d = q.extent(2), m = group * rows;
+/// GQA: the `group` query heads that share kv head g stacked into one matrix (qbuf, [group·rows × d]),
+/// so each tile of K is multiplied once for the whole group (as the bench's GEMM floor does) instead of
+/// once per head. Stack row t·rows + r is q[r][g·group + t]; it lands in out[g·group + t][r], which
+/// needs out's heads contiguous (stride(0) = rows·stride(1)).
+inline void stack_group_queries(const tensor_view<const float, 3>& q, index_t g, index_t group, float* qbuf) {
+  const index_t rows = q.extent(0), d = q.extent(2);
   for (index_t t = 0; t < group; ++t)
     for (index_t r = 0; r < rows; ++r)
       std::copy_n(q.data_handle() + r * q.stride(0) + (g * group + t) * q.stride(1), d, qbuf + (t * rows + r) * d);
-  float* const o = out.data_handle() + g * group * out.stride(0);
-  const index_t tile = attention_key_tile(d);
-  for (index_t j0 = cb; j0 < ce; j0 += tile) {
-    const index_t nj = std::min(tile, ce - j0);
-    const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
-    for (index_t s0 = 0; s0 < m; s0 += tile) {
-      const index_t ns = std::min(tile, m - s0);
-      const auto qs = as_eigen(matrix_view<const float>(qbuf + s0 * d, {ns, d}));
-      auto os = as_eigen(matrix_view<float>(o + s0 * out.stride(1) + (j0 - cb), {ns, nj}, {out.stride(1), 1}));
-      os.noalias() = scale * (qs * kg.transpose());
-    }
+}
+
+/// Logits of kv head g's stacked query heads (qbuf) for key columns [j0, j0 + nj). The stack goes in
+/// chunks of at most one key tile's rows, so Eigen's packing stays on its stack here too.
+inline void group_logits_tile(const float* qbuf, index_t m, const tensor_view<const float, 3>& k, index_t g, index_t j0,
+                              index_t nj, index_t tile, index_t cb, float scale, const tensor_view<float, 3>& out, index_t h0) {
+  const index_t d = k.extent(2);
+  float* const o = out.data_handle() + h0 * out.stride(0);
+  const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
+  for (index_t s0 = 0; s0 < m; s0 += tile) {
+    const index_t ns = std::min(tile, m - s0);
+    const auto qs = as_eigen(matrix_view<const float>(qbuf + s0 * d, {ns, d}));
+    auto os = as_eigen(matrix_view<float>(o + s0 * out.stride(1) + (j0 - cb), {ns, nj}, {out.stride(1), 1}));
+    os.noalias() = scale * (qs * kg.transpose());
   }
 }
 
@@ -182,14 +186,26 @@ void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<cons
   auto vis_end = [&](index_t r) { return mode.causal ? std::min(ce, row_positions(r) + 1) : ce; };
   index_t max_vis = cb;
   for (index_t r = 0; r < rows; ++r) max_vis = std::max(max_vis, vis_end(r));
+  const index_t tile = attention_key_tile(d), span = kv_heads_per_span(d);
   workspace::scope sc(ws);
   const bool stacked = group > 1 && out.stride(0) == rows * out.stride(1);
-  float* qbuf = stacked ? ws.take<float>(static_cast<std::size_t>(group * rows * d)) : nullptr;
-  for (index_t g = 0; g < Hkv; ++g) {
-    if (max_vis > cb && stacked) group_logits(q, k, g, group, cb, max_vis, scale, out, qbuf);
-    for (index_t h = g * group; h < (g + 1) * group; ++h) {
-      const matrix_view<float> out_h(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1});
-      if (max_vis > cb && !stacked) head_logits(q, k, h, g, cb, max_vis, scale, out_h);
+  const index_t m = group * rows;  // stacked rows per kv head
+  float* qbuf = stacked ? ws.take<float>(static_cast<std::size_t>(std::min(span, Hkv) * m * d)) : nullptr;
+  auto out_head = [&](index_t h) { return matrix_view<float>(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1}); };
+  for (index_t g0 = 0; g0 < Hkv; g0 += span) {
+    const index_t g1 = std::min(Hkv, g0 + span);
+    if (stacked)
+      for (index_t g = g0; g < g1; ++g) stack_group_queries(q, g, group, qbuf + (g - g0) * m * d);
+    for (index_t j0 = cb; j0 < max_vis; j0 += tile) {
+      const index_t nj = std::min(tile, max_vis - j0);
+      for (index_t g = g0; g < g1; ++g) {
+        if (stacked) group_logits_tile(qbuf + (g - g0) * m * d, m, k, g, j0, nj, tile, cb, scale, out, g * group);
+        else
+          for (index_t h = g * group; h < (g + 1) * group; ++h) head_logits_tile(q, k, h, g, j0, nj, cb, scale, out_head(h));
+      }
+    }
+    for (index_t h = g0 * group; h < g1 * group; ++h) {
+      const matrix_view<float> out_h = out_head(h);
       for (index_t r = 0; r < rows; ++r) {
         float* z = out_h.row(r);
         const index_t nv = std::max<index_t>(vis_end(r) - cb, 0);
