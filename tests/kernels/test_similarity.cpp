@@ -3,6 +3,7 @@
 
 #include <vtr/ops/similarity.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -233,4 +234,42 @@ TEST_CASE("l2_normalize_rows: outputs past the streaming size give the same bits
     vtr::ops::l2_normalize_rows(vtr::matrix_view<const float>(x.data() + i * d, {1, d}), vtr::ops::normalize_eps,
                                 vtr::matrix_view<float>(rows.data() + i * d, {1, d}));
   CHECK(std::memcmp(whole.data() + 3, rows.data(), rows.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("squared_norm_copy: a row gathered in chunks has the norm bits of one pass over it") {
+  for (index_t n : {0, 1, 15, 17, 255, 256, 300, 577, 4103}) {
+    const auto src = random_vec(static_cast<std::size_t>(n) + 1, static_cast<unsigned>(n) + 40, -3.0f, 3.0f);
+    std::vector<float> whole(src.size(), -1.0f);
+    const float want = vtr::ops::detail::copy_squared_norm<vtr::simd::default_arch>(src.data(), whole.data(), n);
+    for (index_t chunk : {index_t(64), index_t(256)}) {  // multiples of 2·lanes, as callers must use
+      CAPTURE(n, chunk);
+      std::vector<float> dst(src.size(), -1.0f);
+      vtr::ops::detail::squared_norm_copy<vtr::simd::default_arch> acc;
+      for (index_t c0 = 0; c0 < n; c0 += chunk) acc.copy(src.data() + c0, dst.data() + c0, std::min(chunk, n - c0));
+      const float got = acc.finish();
+      REQUIRE(std::memcmp(&got, &want, sizeof got) == 0);
+      REQUIRE(std::equal(dst.begin(), dst.begin() + n, src.begin()));
+      REQUIRE(dst[std::size_t(n)] == -1.0f);  // nothing past the row
+    }
+  }
+}
+
+TEST_CASE("dots_to_cosines equals the scalar §0.7 formula bit for bit, clamp included") {
+  for (index_t m : {1, 3}) {
+    for (index_t n : {1, 7, 16, 17, 40}) {
+      CAPTURE(m, n);
+      auto na2 = random_vec(std::size_t(m), 50, 0.0f, 4.0f), nb2 = random_vec(std::size_t(n), 51, 0.0f, 4.0f);
+      nb2[0] = 0.0f;                                // a zero row: cosine 0
+      if (n > 2) nb2[2] = 1e-30f;                   // under the clamp
+      auto dots = random_vec(std::size_t(m * n), 52, -2.0f, 2.0f);
+      std::vector<float> want = dots;
+      for (index_t i = 0; i < m; ++i)
+        for (index_t j = 0; j < n; ++j) {
+          float& w = want[std::size_t(i * n + j)];
+          w = w / std::sqrt(std::max(na2[std::size_t(i)] * nb2[std::size_t(j)], vtr::ops::cosine_eps_squared));
+        }
+      vtr::ops::detail::dots_to_cosines<vtr::simd::default_arch>(na2.data(), nb2.data(), vtr::matrix_view<float>(dots.data(), {m, n}));
+      REQUIRE(std::memcmp(dots.data(), want.data(), sizeof(float) * want.size()) == 0);
+    }
+  }
 }

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <vector>
 
@@ -63,13 +64,21 @@ inline std::vector<index_t> nearest_kept_assign(const matrix_view<const float>& 
 }
 }  // namespace ref
 
+namespace detail {
+/// Depth chunk of nearest_kept_merge's GEMM: its gathered blocks of N × 256 floats stay in L2 at the
+/// canonical sizes; a multiple of 2·lanes on every arch, as squared_norm_copy needs.
+inline constexpr index_t merge_depth_chunk = 256;
+}  // namespace detail
+
 /// Bytes of workspace try_nearest_kept_merge takes for N rows of D features and K kept rows.
 inline std::size_t nearest_kept_merge_workspace_bytes(index_t n, index_t d, index_t k) {
   const auto sz = [](std::size_t b) { return (std::max<std::size_t>(b, 1) + workspace::alignment - 1) / workspace::alignment * workspace::alignment; };
   const auto u = static_cast<std::size_t>(std::max<index_t>(n - k, 1));
-  const auto ku = static_cast<std::size_t>(k), du = static_cast<std::size_t>(d), nu = static_cast<std::size_t>(n);
-  return 3 * sz(sizeof(index_t) * u) + 2 * sz(sizeof(index_t) * (ku + 1)) + sz(sizeof(float) * ku * du) +
-         sz(sizeof(float) * u * du) + sz(sizeof(float) * u * ku) + sz(sizeof(float) * nu);
+  const auto ku = static_cast<std::size_t>(k), nu = static_cast<std::size_t>(n);
+  const auto cu = static_cast<std::size_t>(std::min(d, detail::merge_depth_chunk));
+  return 3 * sz(sizeof(index_t) * u) + 2 * sz(sizeof(index_t) * (ku + 1)) + sz(sizeof(float) * ku * cu) +
+         sz(sizeof(float) * u * cu) + sz(sizeof(float) * u * ku) + sz(sizeof(float) * nu) +
+         sz(detail::squared_norm_copy_max_bytes * nu);
 }
 
 /// ALGORITHMS §2.6. x: [N, D]; kept: strictly ascending row indices, at least one; w_keep > 0 (upstream
@@ -109,34 +118,44 @@ status try_nearest_kept_merge(const matrix_view<const float>& x, const vector_vi
   std::fill(count, count + k + 1, index_t(0));
 
   if (u > 0) {
-    // Gather the kept and pruned rows into contiguous blocks for one GEMM (the pruned gather costs one
-    // read of the features, a fraction of the (N−K)·K·D MACs, ALGORITHMS §5.2).
-    float* kb = ws.take<float>(static_cast<std::size_t>(k * d));
-    float* pb = ws.take<float>(static_cast<std::size_t>(u * d));
+    // One GEMM of the pruned × kept rows, summed over depth chunks: each chunk of the rows is gathered
+    // into blocks that stay in cache while the GEMM packs them (a whole-row gather would send N × D
+    // through memory twice more), and each row's squared norm is accumulated on the way, with the bits
+    // of one pass over the row (ALGORITHMS §2.6, §5.2).
+    const index_t chunk = std::min(d, detail::merge_depth_chunk);
+    float* kb = ws.take<float>(static_cast<std::size_t>(k * chunk));
+    float* pb = ws.take<float>(static_cast<std::size_t>(u * chunk));
     float* s = ws.take<float>(static_cast<std::size_t>(u * k));
     float* n2 = ws.take<float>(static_cast<std::size_t>(n));
+    using norm_acc = detail::squared_norm_copy<Arch>;
+    static_assert(sizeof(norm_acc) <= detail::squared_norm_copy_max_bytes, "nearest_kept_merge_workspace_bytes undercounts");
+    auto* acc = reinterpret_cast<norm_acc*>(ws.take<std::byte>(sizeof(norm_acc) * static_cast<std::size_t>(n)));
+    for (index_t i = 0; i < n; ++i) new (acc + i) norm_acc();
+    const matrix_view<float> sv(s, {u, k});
+    if (d == 0) as_eigen(sv).setZero();
+    for (index_t c0 = 0; c0 < d; c0 += chunk) {
+      const index_t w = std::min(chunk, d - c0);
+      for (index_t r = 0; r < k; ++r) acc[r].copy(x.row(kept(r)) + c0, kb + r * w, w);
+      for (index_t q = 0; q < u; ++q) acc[k + q].copy(x.row(pruned[q]) + c0, pb + q * w, w);
+      const auto pc = as_eigen(matrix_view<const float>(pb, {u, w})), kc = as_eigen(matrix_view<const float>(kb, {k, w}));
+      if (c0 == 0) as_eigen(sv).noalias() = pc * kc.transpose();
+      else as_eigen(sv).noalias() += pc * kc.transpose();
+    }
     for (index_t r = 0; r < k; ++r) {
-      n2[r] = detail::copy_squared_norm<Arch>(x.row(kept(r)), kb + r * d, d);
+      n2[r] = acc[r].finish();
       if (!std::isfinite(n2[r])) return detail::non_finite_row_error("x", x, kept(r));
     }
     for (index_t q = 0; q < u; ++q) {
-      n2[k + q] = detail::copy_squared_norm<Arch>(x.row(pruned[q]), pb + q * d, d);
+      n2[k + q] = acc[k + q].finish();
       if (!std::isfinite(n2[k + q])) return detail::non_finite_row_error("x", x, pruned[q]);
     }
-    const matrix_view<const float> kv(kb, {k, d}), pv(pb, {u, d});
-    const matrix_view<float> sv(s, {u, k});
-    if (d == 0) {
-      as_eigen(sv).setZero();
-    } else {
-      as_eigen(sv).noalias() = as_eigen(pv) * as_eigen(kv).transpose();
-    }
+    detail::dots_to_cosines<Arch>(n2 + k, n2, sv);
     for (index_t q = 0; q < u; ++q) {
       const float* row = s + q * k;
-      const float np2 = n2[k + q];
       index_t best = 0;
-      float best_c = row[0] / std::sqrt(std::max(np2 * n2[0], cosine_eps_squared));
+      float best_c = row[0];
       for (index_t r = 1; r < k; ++r) {
-        const float c = row[r] / std::sqrt(std::max(np2 * n2[r], cosine_eps_squared));
+        const float c = row[r];
         if (c > best_c) {  // strict: the first maximum wins
           best_c = c;
           best = r;

@@ -195,31 +195,59 @@ inline status non_finite_row_error(const char* name, const matrix_view<const flo
   return fail("argument '", name, "' ", shape_of(x), ": the squared norm of row ", row, " overflows float");
 }
 
+/// Upper bound of sizeof(squared_norm_copy<Arch>) over the archs (workspace sizing).
+inline constexpr std::size_t squared_norm_copy_max_bytes = 256;
+
+/// A gather that also yields the row's squared norm, resumable over column chunks: copy() moves the next
+/// chunk of the row to dst and adds its squares into two lane-wise accumulators, finish() sums them and
+/// the scalar tail. Chunks of a multiple of 2·lanes columns (all but the last) leave the accumulators
+/// exactly where one pass over the whole row would, so the norm has the same bits however it is chunked.
+template <class Arch>
+struct squared_norm_copy {
+  using B = simd::batch<float, Arch>;
+  static constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  B s0 = B(0.0f), s1 = B(0.0f);
+
+  void copy(const float* src, float* dst, index_t n) noexcept {
+    B a0 = s0, a1 = s1;  // in registers: the stores to dst could alias the members
+    index_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const B a = simd::load<float, Arch>(src + i), b = simd::load<float, Arch>(src + i + L);
+      simd::store<float, Arch>(dst + i, a);
+      simd::store<float, Arch>(dst + i + L, b);
+      a0 = simd::fma(a, a, a0);
+      a1 = simd::fma(b, b, a1);
+    }
+    for (; i + L <= n; i += L) {
+      const B a = simd::load<float, Arch>(src + i);
+      simd::store<float, Arch>(dst + i, a);
+      a0 = simd::fma(a, a, a0);
+    }
+    s0 = a0;
+    s1 = a1;
+    for (; i < n; ++i) {  // only in the last chunk
+      dst[i] = src[i];
+      tail_src[tail_n++] = src[i];
+    }
+  }
+  float finish() const noexcept {
+    float s = simd::reduce_add<float, Arch>(s0 + s1);
+    for (index_t i = 0; i < tail_n; ++i) s += tail_src[i] * tail_src[i];
+    return s;
+  }
+
+ private:
+  float tail_src[L] = {};
+  index_t tail_n = 0;
+};
+
+
 /// dst[0..n) = src[0..n) and returns Σ src² (one pass: a gather that also yields the norm).
 template <class Arch>
 float copy_squared_norm(const float* src, float* dst, index_t n) noexcept {
-  using B = simd::batch<float, Arch>;
-  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-  B s0(0.0f), s1(0.0f);
-  index_t i = 0;
-  for (; i + 2 * L <= n; i += 2 * L) {
-    const B a = simd::load<float, Arch>(src + i), b = simd::load<float, Arch>(src + i + L);
-    simd::store<float, Arch>(dst + i, a);
-    simd::store<float, Arch>(dst + i + L, b);
-    s0 = simd::fma(a, a, s0);
-    s1 = simd::fma(b, b, s1);
-  }
-  for (; i + L <= n; i += L) {
-    const B a = simd::load<float, Arch>(src + i);
-    simd::store<float, Arch>(dst + i, a);
-    s0 = simd::fma(a, a, s0);
-  }
-  float s = simd::reduce_add<float, Arch>(s0 + s1);
-  for (; i < n; ++i) {
-    dst[i] = src[i];
-    s += src[i] * src[i];
-  }
-  return s;
+  squared_norm_copy<Arch> acc;
+  acc.copy(src, dst, n);
+  return acc.finish();
 }
 }  // namespace detail
 
@@ -343,11 +371,23 @@ void gram(const matrix_view<const float>& x, const matrix_view<float>& out) {
 }
 
 namespace detail {
-/// Turns dot products into §0.7 cosines given the rows' squared norms.
-inline void dots_to_cosines(const float* na2, const float* nb2, const matrix_view<float>& out) noexcept {
+/// Turns dot products into §0.7 cosines given the rows' squared norms: out[i][j] / sqrt(max(na2[i]·nb2[j],
+/// eps²)). Every step is one IEEE operation, so the SIMD lanes and the scalar tail give the same bits.
+template <class Arch>
+void dots_to_cosines(const float* na2, const float* nb2, const matrix_view<float>& out) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const index_t n = out.extent(1);
+  const B eps(cosine_eps_squared);
   for (index_t i = 0; i < out.extent(0); ++i) {
     float* r = out.row(i);
-    for (index_t j = 0; j < out.extent(1); ++j) r[j] = r[j] / std::sqrt(std::max(na2[i] * nb2[j], cosine_eps_squared));
+    const B a(na2[i]);
+    index_t j = 0;
+    for (; j + L <= n; j += L) {
+      const B den = simd::sqrt(simd::max(a * simd::load<float, Arch>(nb2 + j), eps));
+      simd::store<float, Arch>(r + j, simd::load<float, Arch>(r + j) / den);
+    }
+    for (; j < n; ++j) r[j] = r[j] / std::sqrt(std::max(na2[i] * nb2[j], cosine_eps_squared));
   }
 }
 }  // namespace detail
@@ -363,7 +403,7 @@ status try_cosine_matrix(const matrix_view<const float>& a, const matrix_view<co
   float* nb2 = ws.take<float>(static_cast<std::size_t>(n));
   for (index_t i = 0; i < m; ++i) na2[i] = squared_norm<Arch>(a.row(i), c);
   for (index_t j = 0; j < n; ++j) nb2[j] = squared_norm<Arch>(b.row(j), c);
-  detail::dots_to_cosines(na2, nb2, out);
+  detail::dots_to_cosines<Arch>(na2, nb2, out);
   return {};
 }
 template <class Arch = simd::default_arch>

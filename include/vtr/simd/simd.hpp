@@ -201,6 +201,11 @@ template <class T, class Arch>
 batch<T, Arch> exp(const batch<T, Arch>& a) noexcept {
   return xsimd::exp(a);
 }
+/// Correctly rounded, as std::sqrt.
+template <class T, class Arch>
+batch<T, Arch> sqrt(const batch<T, Arch>& a) noexcept {
+  return xsimd::sqrt(a);
+}
 
 /// Non-temporal store of a float batch to p, which must be aligned to the batch's size: the line is
 /// written without first being read into the cache (as memcpy does for large copies). For outputs far
