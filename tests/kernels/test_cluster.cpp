@@ -294,7 +294,7 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
         const index_t mm = std::min<index_t>(m, static_cast<index_t>(centers.size()));
         std::vector<index_t> got(static_cast<std::size_t>(n)), want(got);
         std::vector<float> best(static_cast<std::size_t>(n));
-        vtr::ops::detail::dpc_labels<vtr::simd::default_arch>(dv, centers.data(), mm, got.data(), best.data());
+        vtr::ops::detail::dpc_labels(dv, centers.data(), mm, got.data(), best.data());
         vtr::ops::ref::dpc_labels(dv, centers.data(), mm, want.data());
         CHECK(got == want);
       }

@@ -249,8 +249,7 @@ float dpc_scale_distances(const matrix_view<float>& dist, float root_c) noexcept
 /// §2.8 step 5 (ref::dpc_labels, bit for bit), centre by centre over contiguous rows of D (D is
 /// symmetric only up to rounding, so the rows D[c_m] are read exactly as the reference reads them).
 /// best: n floats of scratch.
-template <class Arch>
-void dpc_labels(const matrix_view<const float>& dist, const index_t* centers, index_t m, index_t* labels, float* best) noexcept {
+inline void dpc_labels(const matrix_view<const float>& dist, const index_t* centers, index_t m, index_t* labels, float* best) noexcept {
   const index_t n = dist.extent(0);
   const float* r0 = dist.row(centers[0]);
   std::copy(r0, r0 + n, best);
@@ -345,7 +344,7 @@ status try_dpc_knn(const matrix_view<const float>& x, const dpc_params& params, 
   // implementation-defined, so only tie-free inputs are comparable).
   const auto picked = try_topk(view_of(std::as_const(out.score)), m, order::by_rank, view_of(out.centers), ws);
   if (!picked) return picked.error();  // unreachable for finite x: γ is finite
-  detail::dpc_labels<Arch>(dist, out.centers.data(), m, out.labels.data(), row_tmp);
+  detail::dpc_labels(dist, out.centers.data(), m, out.labels.data(), row_tmp);
   return {};
 }
 template <class Arch = simd::default_arch>

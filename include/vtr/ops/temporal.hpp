@@ -13,6 +13,7 @@
 #include "../core/tensor_view.hpp"
 #include "../core/workspace.hpp"
 #include "../simd/simd.hpp"
+#include "accumulate.hpp"
 #include "similarity.hpp"
 
 #include <algorithm>
@@ -26,18 +27,6 @@ VTR_NAMESPACE_BEGIN
 namespace ops {
 
 namespace detail {
-/// acc[0, n) += x[0, n)·f (f = 1 → plain add; the multiply is exact then).
-template <class Arch>
-void axpy_row(float* acc, const float* x, float f, index_t n) noexcept {
-  using B = simd::batch<float, Arch>;
-  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-  const B vf(f);
-  index_t i = 0;
-  for (; i + L <= n; i += L)
-    simd::store<float, Arch>(acc + i, simd::fma(simd::load<float, Arch>(x + i), vf, simd::load<float, Arch>(acc + i)));
-  for (; i < n; ++i) acc[i] += x[i] * f;
-}
-
 /// x[0, n) /= d.
 template <class Arch>
 void divide_in_place(float* x, float d, index_t n) noexcept {
@@ -84,7 +73,7 @@ status try_frame_means(tensor_view<const float, 3> x, matrix_view<float> out) {
   for (index_t t = 0; t < f; ++t) {
     float* o = out.row(t);
     std::fill(o, o + c, 0.0f);
-    for (index_t l = 0; l < n; ++l) detail::axpy_row<Arch>(o, detail::row3(x, t, l), 1.0f, c);
+    for (index_t l = 0; l < n; ++l) add_scaled<Arch>(o, detail::row3(x, t, l), 1.0f, c);  // a = 1: exact, a plain sum
     detail::divide_in_place<Arch>(o, static_cast<float>(n), c);
   }
   return {};
@@ -128,7 +117,7 @@ status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<floa
       // than the reference's pairwise einsum, so a per-element division would buy no bit parity, and it
       // cost more than reading the segment (static_mask 2.5× its read floor).
       const float d = std::max(std::sqrt(squared_norm<Arch>(r, c)), normalize_eps);
-      detail::axpy_row<Arch>(acc, r, 1.0f / d, c);
+      add_scaled<Arch>(acc, r, 1.0f / d, c);
     }
     sim(l) = detail::similarity_from_sum(squared_norm<Arch>(acc, c), w);
   }
@@ -186,7 +175,7 @@ status try_temporal_mean_rows(tensor_view<const float, 3> seg, vector_view<const
   for (index_t i = 0; i < pos.extent(0); ++i) {
     float* o = out.row(i);
     std::fill(o, o + c, 0.0f);
-    for (index_t t = 0; t < w; ++t) detail::axpy_row<Arch>(o, detail::row3(seg, t, pos(i)), 1.0f, c);
+    for (index_t t = 0; t < w; ++t) add_scaled<Arch>(o, detail::row3(seg, t, pos(i)), 1.0f, c);
     detail::divide_in_place<Arch>(o, static_cast<float>(w), c);
   }
   return {};
