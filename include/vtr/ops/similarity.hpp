@@ -209,6 +209,7 @@ struct squared_norm_copy {
   B s0 = B(0.0f), s1 = B(0.0f);
 
   void copy(const float* src, float* dst, index_t n) noexcept {
+    VTR_ASSERT(tail_n == 0);  // a chunk with a scalar tail must be the last (tail_src holds < L values)
     B a0 = s0, a1 = s1;  // in registers: the stores to dst could alias the members
     index_t i = 0;
     for (; i + 2 * L <= n; i += 2 * L) {
@@ -240,7 +241,6 @@ struct squared_norm_copy {
   float tail_src[L] = {};
   index_t tail_n = 0;
 };
-
 
 /// dst[0..n) = src[0..n) and returns Σ src² (one pass: a gather that also yields the norm).
 template <class Arch>
