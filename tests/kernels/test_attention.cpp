@@ -132,6 +132,38 @@ TEST_CASE("attention_rows: the LSE path equals the full path on the requested co
   }
 }
 
+TEST_CASE("softmax_in_place / exp_minus_in_place: every length, partial vector included, nothing past n written") {
+  using Arch = vtr::simd::default_arch;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0.0f, 4.0f);
+  for (index_t n = 0; n <= 70; ++n) {
+    INFO("n " << n << " on " << vtr::simd::arch_name<Arch>());
+    std::vector<float> x(static_cast<std::size_t>(n));
+    for (auto& v : x) v = g(rng);
+    std::vector<float> z(x);
+    z.push_back(-7.0f);  // sentinel just past the row
+    ops::detail::softmax_in_place<Arch>(z.data(), n);
+    CHECK(z[std::size_t(n)] == -7.0f);
+    double m = -1e300, tot = 0;
+    for (float v : x) m = std::max(m, double(v));
+    for (float v : x) tot += std::exp(double(v) - m);
+    // Float error: the rounding of x − m (half an ulp of |x − m|, amplified by exp) plus a few ulp from
+    // exp, the sum and the scaling.
+    for (index_t j = 0; j < n; ++j) {
+      const double xm = double(x[std::size_t(j)]) - m, want = std::exp(xm) / tot;
+      CHECK(std::abs(double(z[std::size_t(j)]) - want) <= (5e-7 + std::abs(xm) * 6e-8) * want);
+    }
+    std::vector<float> e(x);
+    e.push_back(-7.0f);
+    ops::detail::exp_minus_in_place<Arch>(e.data(), n, 1.5f);
+    CHECK(e[std::size_t(n)] == -7.0f);
+    for (index_t j = 0; j < n; ++j) {
+      const double xm = double(x[std::size_t(j)]) - 1.5, want = std::exp(xm);
+      CHECK(std::abs(double(e[std::size_t(j)]) - want) <= (5e-7 + std::abs(xm) * 6e-8) * want);
+    }
+  }
+}
+
 TEST_CASE("attention_rows: nonfinite_to_zero, non-causal without positions") {
   vtr::workspace ws;
   // z = [inf, 0, 0] in fp32 → with nonfinite_to_zero every logit is 0 → uniform.

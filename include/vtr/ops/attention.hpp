@@ -47,47 +47,46 @@ inline void zero_nonfinite(float* z, index_t n) noexcept {
     if (std::isinf(z[j])) z[j] = 0.0f;
 }
 
-/// z[0, n) ← softmax(z[0, n)) in place: subtract the max, exponentiate, normalise (§0.6).
+/// z[0, n) ← softmax(z[0, n)) in place: subtract the max, exponentiate, normalise (§0.6). The last
+/// partial vector is padded with −inf (max and exp neutral), so every element takes the same vector exp:
+/// no libm call per row, and an element's bits do not depend on where in the row it lies.
 template <class Arch>
 void softmax_in_place(float* z, index_t n) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-  float m = -std::numeric_limits<float>::infinity();
-  index_t j = 0;
-  if (n >= L) {
-    B mb = simd::load<float, Arch>(z);
-    for (j = L; j + L <= n; j += L) mb = simd::max(mb, simd::load<float, Arch>(z + j));
-    m = simd::reduce_max(mb);
-  }
-  for (; j < n; ++j) m = std::max(m, z[j]);
-  const B mv(m);
+  constexpr float ninf = -std::numeric_limits<float>::infinity();
+  const index_t n_full = n - n % L;
+  const auto tail = static_cast<std::size_t>(n - n_full);
+  B mb(ninf);
+  for (index_t j = 0; j < n_full; j += L) mb = simd::max(mb, simd::load<float, Arch>(z + j));
+  if (tail) mb = simd::max(mb, simd::load_partial<Arch>(z + n_full, tail, ninf));
+  const B mv(simd::reduce_max(mb));
   B sb(0.0f);
-  float s = 0.0f;
-  for (j = 0; j + L <= n; j += L) {
+  for (index_t j = 0; j < n_full; j += L) {
     const B e = simd::exp(simd::load<float, Arch>(z + j) - mv);
     simd::store<float, Arch>(z + j, e);
     sb = sb + e;
   }
-  for (; j < n; ++j) {
-    z[j] = std::exp(z[j] - m);
-    s += z[j];
+  if (tail) {
+    const B e = simd::exp(simd::load_partial<Arch>(z + n_full, tail, ninf) - mv);
+    simd::store_partial<Arch>(z + n_full, e, tail);
+    sb = sb + e;
   }
-  s += simd::reduce_add(sb);
-  const float inv = 1.0f / s;
-  const B iv(inv);
-  for (j = 0; j + L <= n; j += L) simd::store<float, Arch>(z + j, simd::load<float, Arch>(z + j) * iv);
-  for (; j < n; ++j) z[j] *= inv;
+  const B iv(1.0f / simd::reduce_add(sb));
+  for (index_t j = 0; j < n_full; j += L) simd::store<float, Arch>(z + j, simd::load<float, Arch>(z + j) * iv);
+  if (tail) simd::store_partial<Arch>(z + n_full, simd::load_partial<Arch>(z + n_full, tail, 0.0f) * iv, tail);
 }
 
-/// z[0, n) ← exp(z − lse) in place (§2.1 LSE shortcut).
+/// z[0, n) ← exp(z − lse) in place (§2.1 LSE shortcut); the partial vector as in softmax_in_place.
 template <class Arch>
 void exp_minus_in_place(float* z, index_t n, float lse) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const index_t n_full = n - n % L;
+  const auto tail = static_cast<std::size_t>(n - n_full);
   const B lv(lse);
-  index_t j = 0;
-  for (; j + L <= n; j += L) simd::store<float, Arch>(z + j, simd::exp(simd::load<float, Arch>(z + j) - lv));
-  for (; j < n; ++j) z[j] = std::exp(z[j] - lse);
+  for (index_t j = 0; j < n_full; j += L) simd::store<float, Arch>(z + j, simd::exp(simd::load<float, Arch>(z + j) - lv));
+  if (tail) simd::store_partial<Arch>(z + n_full, simd::exp(simd::load_partial<Arch>(z + n_full, tail, 0.0f) - lv), tail);
 }
 
 struct attention_shape {

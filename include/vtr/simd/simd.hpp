@@ -76,6 +76,33 @@ void store(T* p, const batch<T, Arch>& b) noexcept {
   b.store_unaligned(p);
 }
 
+/// The n < lanes floats at p as a batch, the remaining lanes set to fill; nothing past p + n is read.
+/// Lets a loop's last partial vector take the same vector path as the others (a fill that is neutral
+/// for the operation: −inf for a max or an exp, 0 for a sum).
+template <class Arch>
+batch<float, Arch> load_partial(const float* p, std::size_t n, float fill) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << n) - 1u), p);
+#endif
+  alignas(64) float tmp[batch<float, Arch>::size];
+  for (std::size_t i = 0; i < batch<float, Arch>::size; ++i) tmp[i] = i < n ? p[i] : fill;
+  return batch<float, Arch>::load_aligned(tmp);
+}
+/// Stores the first n < lanes lanes of b to p; nothing past p + n is written.
+template <class Arch>
+void store_partial(float* p, const batch<float, Arch>& b, std::size_t n) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), b);
+    return;
+  }
+#endif
+  alignas(64) float tmp[batch<float, Arch>::size];
+  b.store_aligned(tmp);
+  std::copy(tmp, tmp + n, p);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Half-precision loads: L consecutive float / float16 / bfloat16 values converted to one fp32 batch.
 // The conversion is exact (every half value is a float), so a kernel that loads through load_as_float
@@ -247,15 +274,62 @@ T reduce_add(const batch<T, Arch>& b) noexcept {
 #endif
 }
 
-/// Horizontal maximum / minimum (xsimd ≥ 9 has them; older versions spill to memory).
+namespace detail {
+/// Whether reduce_extreme_in_registers covers batch<float, Arch> in this translation unit.
+template <class Arch>
+inline constexpr bool float_register_reduce =
+#if defined(__AVX512F__)
+    std::is_base_of_v<xsimd::avx512f, Arch> ||
+#endif
+#if defined(__AVX__)
+    (std::is_base_of_v<xsimd::avx, Arch> && batch<float, Arch>::size == 8) ||
+#endif
+#if defined(__SSE2__)
+    (std::is_base_of_v<xsimd::sse2, Arch> && batch<float, Arch>::size == 4) ||
+#endif
+    false;
+
+/// Horizontal max (Max) or min of a float batch by halving it in registers: log2(lanes) dependent steps
+/// instead of a spill and a scalar scan (xsimd 8 has no reduce_max/min), which matters where the result
+/// heads a dependent chain, as a softmax's max does. Only for float_register_reduce<Arch>.
+template <bool Max, class Arch>
+float reduce_extreme_in_registers(const batch<float, Arch>& b) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) return Max ? _mm512_reduce_max_ps(b) : _mm512_reduce_min_ps(b);
+#endif
+#if defined(__SSE2__)
+  auto op = [](__m128 x, __m128 y) { return Max ? _mm_max_ps(x, y) : _mm_min_ps(x, y); };
+  auto finish128 = [&](__m128 m) {
+    m = op(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(op(m, _mm_shuffle_ps(m, m, 1)));
+  };
+#if defined(__AVX__)
+  if constexpr (batch<float, Arch>::size == 8) return finish128(op(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1)));
+#endif
+  if constexpr (batch<float, Arch>::size == 4) return finish128(b);
+#endif
+}
+
+/// Horizontal max (Max) or min of any batch: in registers where covered, else a spill and a scan.
+template <bool Max, class T, class Arch>
+T reduce_extreme(const batch<T, Arch>& b) noexcept {
+  if constexpr (std::is_same_v<T, float> && float_register_reduce<Arch>) {
+    return reduce_extreme_in_registers<Max>(b);
+  } else {
+    alignas(64) T tmp[batch<T, Arch>::size];
+    b.store_aligned(tmp);
+    return Max ? *std::max_element(tmp, tmp + batch<T, Arch>::size) : *std::min_element(tmp, tmp + batch<T, Arch>::size);
+  }
+}
+}  // namespace detail
+
+/// Horizontal maximum / minimum. Which zero a tie of +0 and −0 gives is unspecified.
 template <class T, class Arch>
 T reduce_max(const batch<T, Arch>& b) noexcept {
 #if XSIMD_VERSION_MAJOR >= 9
   return xsimd::reduce_max(b);
 #else
-  alignas(64) T tmp[batch<T, Arch>::size];
-  b.store_aligned(tmp);
-  return *std::max_element(tmp, tmp + batch<T, Arch>::size);
+  return detail::reduce_extreme<true>(b);
 #endif
 }
 template <class T, class Arch>
@@ -263,9 +337,7 @@ T reduce_min(const batch<T, Arch>& b) noexcept {
 #if XSIMD_VERSION_MAJOR >= 9
   return xsimd::reduce_min(b);
 #else
-  alignas(64) T tmp[batch<T, Arch>::size];
-  b.store_aligned(tmp);
-  return *std::min_element(tmp, tmp + batch<T, Arch>::size);
+  return detail::reduce_extreme<false>(b);
 #endif
 }
 

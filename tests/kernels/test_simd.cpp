@@ -1,0 +1,44 @@
+// The simd layer's own helpers (simd/simd.hpp) that the kernels build on, per SIMD level.
+#include "catch.hpp"
+
+#include <vtr/simd/simd.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+namespace simd = vtr::simd;
+
+TEST_CASE("simd: reduce_max / reduce_min find the extreme in whichever lane it lies") {
+  using Arch = simd::default_arch;
+  constexpr std::size_t L = simd::lanes<float, Arch>;
+  INFO("on " << simd::arch_name<Arch>());
+  for (std::size_t at = 0; at < L; ++at) {
+    alignas(64) float v[L];
+    for (std::size_t i = 0; i < L; ++i) v[i] = 1.0f + 0.25f * float(i % 3);
+    v[at] = 9.5f;
+    CHECK(simd::reduce_max(simd::batch<float, Arch>::load_aligned(v)) == 9.5f);
+    v[at] = -std::numeric_limits<float>::infinity();
+    CHECK(simd::reduce_min(simd::batch<float, Arch>::load_aligned(v)) == -std::numeric_limits<float>::infinity());
+    CHECK(simd::reduce_max(simd::batch<float, Arch>::load_aligned(v)) == *std::max_element(v, v + L));
+  }
+}
+
+TEST_CASE("simd: load_partial reads n lanes and fills the rest; store_partial writes n lanes only") {
+  using Arch = simd::default_arch;
+  using B = simd::batch<float, Arch>;
+  constexpr std::size_t L = simd::lanes<float, Arch>;
+  for (std::size_t n = 0; n < L; ++n) {
+    INFO("n " << n << " on " << simd::arch_name<Arch>());
+    std::vector<float> src(n);  // exactly n floats: a read past them is a heap overflow under ASan
+    for (std::size_t i = 0; i < n; ++i) src[i] = float(i) + 0.5f;
+    alignas(64) float got[L];
+    simd::load_partial<Arch>(src.data(), n, -2.0f).store_aligned(got);
+    for (std::size_t i = 0; i < L; ++i) CHECK(got[i] == (i < n ? float(i) + 0.5f : -2.0f));
+    std::vector<float> dst(L, 7.0f);
+    simd::store_partial<Arch>(dst.data(), B(3.0f), n);
+    for (std::size_t i = 0; i < L; ++i) CHECK(dst[i] == (i < n ? 3.0f : 7.0f));
+  }
+}
