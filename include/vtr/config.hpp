@@ -28,6 +28,26 @@
 #define VTR_ASSERT(cond) ((void)0)
 #endif
 
+/// For small SIMD helpers called from a kernel's hot loop, which must not become a call (a call spills
+/// the caller's accumulator registers).
+#if defined(__GNUC__) || defined(__clang__)
+#define VTR_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define VTR_ALWAYS_INLINE __forceinline
+#else
+#define VTR_ALWAYS_INLINE inline
+#endif
+
+/// Fully unrolls the next loop (constant trip count): a register block's accumulator array only lives
+/// in registers once its loops are unrolled, which GCC does not do by itself at -O2.
+#if defined(__clang__)
+#define VTR_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define VTR_UNROLL _Pragma("GCC unroll 32")
+#else
+#define VTR_UNROLL
+#endif
+
 // Versioned inline namespace: headers of two vtr versions in one program never share symbols.
 #define VTR_NAMESPACE_BEGIN namespace vtr { inline namespace v0 {
 #define VTR_NAMESPACE_END } }

@@ -78,6 +78,47 @@ TEST_CASE("attention_rows: matches a double-precision softmax (causal, non-causa
     }
 }
 
+TEST_CASE("attention_rows: the packed logits kernel at every edge: partial vectors and blocks, key tails, padded heads") {
+  // From one vector of stacked rows per kv head (rows × H/H_kv ≥ lanes) the logits come from the packed
+  // kernel: blocks of 3 vectors of rows × 4 or 8 keys. Row counts around the vector and block sizes,
+  // key counts that leave every tail width, and an output whose heads are not contiguous.
+  using Arch = vtr::simd::default_arch;
+  const index_t L = static_cast<index_t>(vtr::simd::lanes<float, Arch>);
+  vtr::workspace ws;
+  struct cfg {
+    index_t rows, H, Hkv;
+  };
+  const cfg cfgs[] = {{L - 1, 1, 1}, {L, 1, 1},         {L + 1, 2, 2},     {2 * L - 1, 1, 1}, {3 * L, 1, 1},
+                      {3 * L + 1, 2, 1}, {2, 3 * L, 3}, {L + 3, 4, 2}};
+  for (const auto& c : cfgs)
+    for (index_t keys : {1, 3, 8, 9, 13, 37})
+      for (index_t d : {1, 5, 16}) {
+        qk_tensor q(c.rows, c.H, d, static_cast<unsigned>(keys * 7 + d), 1.5f);
+        qk_tensor k(keys, c.Hkv, d, static_cast<unsigned>(keys + 31 * d));
+        std::vector<index_t> pos;
+        for (index_t r = 0; r < c.rows; ++r) pos.push_back((r * 5 + 2) % keys);
+        const index_t pitch = keys + 3, head_pitch = c.rows * pitch + 7;
+        std::vector<float> ob(std::size_t(c.H * head_pitch), -3.0f);
+        const vtr::tensor_view<float, 3> out(ob.data(), {c.H, c.rows, keys}, {head_pitch, pitch, 1});
+        for (bool causal : {true, false}) {
+          INFO("rows " << c.rows << " H " << c.H << " Hkv " << c.Hkv << " d " << d << " keys " << keys << " causal " << causal);
+          const ops::attention_mode mode{causal, false};
+          REQUIRE(ops::try_attention_rows(q.view, k.view, vtr::view_of(pos), mode, out, ws).ok());
+          const auto want = ops::ref::attention_rows(q.view, k.view, pos, mode);
+          for (index_t h = 0; h < c.H; ++h)
+            for (index_t r = 0; r < c.rows; ++r)
+              for (index_t j = 0; j < keys; ++j) {
+                const double w = want[std::size_t((h * c.rows + r) * keys + j)];
+                CHECK(std::abs(double(out(h, r, j)) - w) <= 1e-5 * w + 1e-7);
+              }
+          for (std::size_t i = 0; i < ob.size(); ++i) {  // the padding between rows and heads untouched
+            const index_t within = static_cast<index_t>(i) % head_pitch;
+            if (within >= c.rows * pitch || within % pitch >= keys) CHECK(ob[i] == -3.0f);
+          }
+        }
+      }
+}
+
 TEST_CASE("attention_rows: GQA maps head h to kv head h / (H / H_kv)") {
   vtr::workspace ws;
   // Kv head 1 is a copy of kv head 0 scaled: query heads 2, 3 (group 1) must differ from 0, 1.

@@ -42,3 +42,27 @@ TEST_CASE("simd: load_partial reads n lanes and fills the rest; store_partial wr
     for (std::size_t i = 0; i < L; ++i) CHECK(dst[i] == (i < n ? 3.0f : 7.0f));
   }
 }
+
+TEST_CASE("simd: store_columns4 writes lane i of register c to row i, column c, and nothing else") {
+  using Arch = simd::default_arch;
+  using B = simd::batch<float, Arch>;
+  constexpr std::size_t L = simd::lanes<float, Arch>;
+  alignas(64) float r[4][L];
+  for (std::size_t c = 0; c < 4; ++c)
+    for (std::size_t i = 0; i < L; ++i) r[c][i] = float(100 * c + i);
+  const std::ptrdiff_t pitch = 9, col = 3;
+  for (std::size_t rows = 0; rows <= L; ++rows)
+    for (std::size_t width = 1; width <= 4; ++width) {
+      INFO("rows " << rows << " width " << width << " on " << simd::arch_name<Arch>());
+      std::vector<float> out(L * std::size_t(pitch), -1.0f);
+      std::vector<float*> dst(L);
+      for (std::size_t i = 0; i < L; ++i) dst[i] = out.data() + std::ptrdiff_t(i) * pitch;
+      simd::store_columns4<Arch>(B::load_aligned(r[0]), B::load_aligned(r[1]), B::load_aligned(r[2]), B::load_aligned(r[3]),
+                                 dst.data(), col, rows, width);
+      for (std::size_t i = 0; i < L; ++i)
+        for (std::ptrdiff_t j = 0; j < pitch; ++j) {
+          const bool written = i < rows && j >= col && j < col + std::ptrdiff_t(width);
+          CHECK(out[i * std::size_t(pitch) + std::size_t(j)] == (written ? r[j - col][i] : -1.0f));
+        }
+    }
+}

@@ -3,12 +3,13 @@
 // Engines built on FlashAttention/SDPA never materialise the attention matrix. The methods need only a
 // few of its rows (the last prompt row, rater rows, suffix rows), so they are recomputed here:
 //   p[h][r][j] = softmax_j( q[r, h] · k[j, g(h)] / √d  (+ causal mask) ),  g(h) = h / (H / H_kv)
-// in fp32, subtracting the row maximum; masked keys are exactly 0 (§0.6). The logits come from one Eigen
-// GEMM per head (per kv head with GQA, its query heads stacked) written straight into the output, then one
-// SIMD pass per row does max / exp / normalise.
-// Keys are processed in tiles so Eigen's packing buffers fit its stack allocation limit (no heap use), and
-// the kv heads in blocks whose slices of a key row span 4 KiB: tile by tile over the whole block, so K is
-// read in runs the prefetchers follow, then the block's softmax while its logits are still in cache.
+// in fp32, subtracting the row maximum; masked keys are exactly 0 (§0.6).
+// With at least a vector's worth of query rows per kv head (rater rows; GQA heads stacked), the logits
+// come from vtr's own register-blocked kernel, which reads K in place (below); then one SIMD pass per row
+// does max / exp / normalise while the row is still in cache. With fewer (one row), from Eigen's
+// GEMV/GEMM per head, in key tiles sized so Eigen's packing buffers fit its stack allocation limit (no
+// heap use), and the kv heads in blocks whose slices of a key row span 4 KiB: tile by tile over the
+// whole block, so K is read in runs the prefetchers follow, then the block's softmax.
 //
 // With the log-sum-exp of each full masked row (`lse[h][r]`, which FlashAttention kernels return), only
 // the requested key columns [col_begin, col_end) need computing: p = exp(z − lse) (§2.1 LSE shortcut).
@@ -23,6 +24,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -171,6 +173,132 @@ inline void group_logits_tile(const float* qbuf, index_t m, const tensor_view<co
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Logits of many query rows (rater rows, stacked GQA heads): a kernel that reads K where it lies.
+// At 40 rows Eigen spent a third of its GEMM packing K (a transpose of every d-slice it multiplies
+// once) and re-packed Q for every key tile. Here Q is packed once per call, transposed into blocks of
+// V·L rows ([d][V·L], zero-padded), and each K row is read in place: a register block holds V vectors
+// of query rows × 4G keys, one broadcast of K[key][t] feeds V FMAs, and the finished block is stored
+// transposed (simd::store_columns4). Each logit is one multiply-add chain over t = 0 … d−1 (fused where
+// the arch has FMA), then × 1/√d.
+
+/// Register blocking: V·L query rows × 4G keys of accumulators. AVX-512 has 32 registers (24 for the
+/// accumulators, 3 for Q, 1 for a broadcast); SSE and AVX2 have 16 (12 + 3 + 1).
+template <class Arch>
+struct logits_blocking {
+  static constexpr index_t lanes = static_cast<index_t>(simd::lanes<float, Arch>);
+  static constexpr int vectors = 3;
+  static constexpr int key_quads = lanes >= 16 ? 2 : 1;
+  static constexpr index_t rows = vectors * lanes;
+  static constexpr index_t keys = 4 * key_quads;
+};
+
+/// Where a register block's operands lie: the packed query block, the first of its key rows (the rest
+/// follow every `key_stride` floats) and the output rows.
+struct logits_operands {
+  const float* qp;          // [d][V·L]
+  const float* k0;          // K row of the block's first key, at its kv head
+  index_t key_stride;       // floats from one K row to the next
+  float* const* dst;        // output row of each query row
+  index_t col;              // output column of the first key
+};
+
+/// One register block: query rows [0, nrows) against keys [0, width) (width ≤ 4G; the missing keys of a
+/// partial block repeat the last one and are not stored), scaled, written to dst[i][col, col + width).
+/// nrows > (V − 1)·L. Every 64 bytes of depth, a line of each key row 4G keys ahead is prefetched, and
+/// a few of the output lines the next block writes: neither is a pattern the hardware prefetchers
+/// follow (4G rows far apart read in step; up to V·L rows written 32 bytes at a time), and without it
+/// each FMA chain waits on K, and the transposed stores on their lines.
+template <class Arch, int V>
+void logits_block(const logits_operands& op, index_t d, float scale, index_t nrows, index_t width) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = logits_blocking<Arch>::lanes, C = logits_blocking<Arch>::keys;
+  constexpr int G = logits_blocking<Arch>::key_quads;
+  constexpr index_t line = 64 / sizeof(float);
+  const float* kp[C];
+  for (index_t c = 0; c < C; ++c) kp[c] = op.k0 + std::min(c, width - 1) * op.key_stride;
+  // Prefetch addresses may lie past K's end (the last block): computed as integers, never dereferenced.
+  const auto ahead = static_cast<std::uintptr_t>(C * op.key_stride) * sizeof(float);
+  const index_t steps = (d + line - 1) / line, rows_per_step = (nrows + steps - 1) / steps;
+  B acc[C][V];
+  VTR_UNROLL for (int c = 0; c < C; ++c)
+    VTR_UNROLL for (int v = 0; v < V; ++v) acc[c][v] = B(0.0f);
+  for (index_t t0 = 0, i0 = 0; t0 < d; t0 += line, i0 += rows_per_step) {
+    VTR_UNROLL for (int c = 0; c < C; ++c) simd::prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(kp[c] + t0) + ahead));
+    for (index_t i = i0; i < std::min(nrows, i0 + rows_per_step); ++i)
+      simd::prefetch<true>(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(op.dst[i] + op.col) + 64));
+    const index_t t1 = std::min(d, t0 + line);
+    for (index_t t = t0; t < t1; ++t) {
+      B qv[V];
+      VTR_UNROLL for (int v = 0; v < V; ++v) qv[v] = simd::load<float, Arch>(op.qp + (t * V + v) * L);
+      VTR_UNROLL for (int c = 0; c < C; ++c) {
+        const B kb(kp[c][t]);
+        VTR_UNROLL for (int v = 0; v < V; ++v) acc[c][v] = simd::fma(qv[v], kb, acc[c][v]);
+      }
+    }
+  }
+  const B sv(scale);
+  VTR_UNROLL for (int v = 0; v < V; ++v) {
+    const auto nr = static_cast<std::size_t>(std::min<index_t>(L, nrows - v * L));
+    VTR_UNROLL for (int g = 0; g < G; ++g) {
+      if (4 * g >= width) break;
+      simd::store_columns4<Arch>(acc[4 * g][v] * sv, acc[4 * g + 1][v] * sv, acc[4 * g + 2][v] * sv, acc[4 * g + 3][v] * sv,
+                                 op.dst + v * L, op.col + 4 * g, nr, static_cast<std::size_t>(std::min<index_t>(4, width - 4 * g)));
+    }
+  }
+}
+
+/// Packs kv head g's stacked query rows (s = t·rows + r is query head g·group + t, row r) into blocks of
+/// logits_blocking::rows: block b holds rows [b·R, b·R + n) as [d][V_b·L], V_b = ⌈n / L⌉, zero-padded.
+/// Also records each stacked row's output row in dst. qp holds packed_query_floats(m, d) floats.
+template <class Arch>
+void pack_query_blocks(const tensor_view<const float, 3>& q, index_t g, index_t group, const tensor_view<float, 3>& out,
+                          float* qp, float** dst) noexcept {
+  const index_t rows = q.extent(0), d = q.extent(2), m = group * rows;
+  constexpr index_t L = logits_blocking<Arch>::lanes, R = logits_blocking<Arch>::rows;
+  index_t written = 0;
+  for (index_t s0 = 0; s0 < m; s0 += R) {
+    const index_t n = std::min(R, m - s0), w = (n + L - 1) / L * L;
+    float* const blk = qp + written;
+    const float* src[R];
+    for (index_t i = 0; i < n; ++i) {
+      const index_t s = s0 + i, h = g * group + s / rows, r = s % rows;
+      src[i] = q.data_handle() + r * q.stride(0) + h * q.stride(1);
+      dst[s] = out.data_handle() + h * out.stride(0) + r * out.stride(1);
+    }
+    // Depth-major, so the block is written in order (the n source rows stay in L1 meanwhile).
+    for (index_t t = 0; t < d; ++t) {
+      float* const col = blk + t * w;
+      for (index_t i = 0; i < n; ++i) col[i] = src[i][t];
+      std::fill(col + n, col + w, 0.0f);
+    }
+    written += d * w;
+  }
+}
+
+/// Logits of one packed block (qp, V_b = vb vectors; n rows written through dst) against kv head g's
+/// keys [j0, je), written at column j − cb.
+template <class Arch>
+void packed_block_logits(const float* qp, index_t vb, float* const* dst, index_t n, const tensor_view<const float, 3>& k,
+                         index_t g, index_t j0, index_t je, index_t cb, float scale) noexcept {
+  const index_t d = k.extent(2);
+  constexpr index_t C = logits_blocking<Arch>::keys;
+  for (index_t j = j0; j < je; j += C) {
+    const logits_operands op{qp, k.data_handle() + j * k.stride(0) + g * k.stride(1), k.stride(0), dst, j - cb};
+    const index_t width = std::min(C, je - j);
+    if (vb == 3) logits_block<Arch, 3>(op, d, scale, n, width);
+    else if (vb == 2) logits_block<Arch, 2>(op, d, scale, n, width);
+    else logits_block<Arch, 1>(op, d, scale, n, width);
+  }
+}
+
+/// Floats pack_query_blocks writes for m stacked rows (each block padded to whole vectors).
+template <class Arch>
+index_t packed_query_floats(index_t m, index_t d) noexcept {
+  constexpr index_t L = logits_blocking<Arch>::lanes;
+  return (m + L - 1) / L * L * d;
+}
+
 template <class Arch>
 void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k,
                     const vector_view<const index_t>& row_positions, const attention_mode& mode,
@@ -183,13 +311,43 @@ void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<cons
   const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
   // Causal: row r sees keys [0, pos_r]; no row sees past the largest position.
   auto vis_end = [&](index_t r) { return mode.causal ? std::min(ce, row_positions(r) + 1) : ce; };
+  auto finish_row = [&](index_t h, index_t r) {
+    float* z = out.data_handle() + h * out.stride(0) + r * out.stride(1);
+    const index_t nv = std::max<index_t>(vis_end(r) - cb, 0);
+    if (mode.nonfinite_to_zero) zero_nonfinite(z, nv);
+    if (lse) exp_minus_in_place<Arch>(z, nv, (*lse)(h, r));
+    else softmax_in_place<Arch>(z, nv);
+    std::fill(z + nv, z + ncols, 0.0f);  // masked keys are exactly 0 (§0.6)
+  };
+  workspace::scope sc(ws);
+  const index_t m = group * rows;  // stacked rows per kv head
+  constexpr index_t L = logits_blocking<Arch>::lanes, R = logits_blocking<Arch>::rows;
+  if (m >= L) {
+    // The packed kernel, one block of stacked rows at a time over all the keys they see, then their
+    // softmax while the block's logits (≤ R rows) are still in L2. K is read one kv head at a time:
+    // the kernel prefetches its rows, and a kv head's keys stay in L2 for the head's next block.
+    float* const qbuf = ws.take<float>(static_cast<std::size_t>(packed_query_floats<Arch>(m, d)));
+    float** const dst = ws.take<float*>(static_cast<std::size_t>(m));
+    for (index_t g = 0; g < Hkv; ++g) {
+      pack_query_blocks<Arch>(q, g, group, out, qbuf, dst);
+      const float* qp = qbuf;
+      for (index_t s0 = 0; s0 < m; s0 += R) {
+        const index_t n = std::min(R, m - s0), vb = (n + L - 1) / L;
+        index_t je = cb;
+        for (index_t s = s0; s < s0 + n; ++s) je = std::max(je, vis_end(s % rows));
+        packed_block_logits<Arch>(qp, vb, dst + s0, n, k, g, cb, je, cb, scale);
+        for (index_t s = s0; s < s0 + n; ++s) finish_row(g * group + s / rows, s % rows);
+        qp += d * vb * L;
+      }
+    }
+    return;
+  }
+  // Fewer stacked rows than a vector (one row, a small GQA group): Eigen's GEMV/GEMM per key tile.
   index_t max_vis = cb;
   for (index_t r = 0; r < rows; ++r) max_vis = std::max(max_vis, vis_end(r));
   const index_t tile = attention_key_tile(d), span = kv_heads_per_span(d);
-  workspace::scope sc(ws);
   const bool stacked = group > 1 && out.stride(0) == rows * out.stride(1);
-  const index_t m = group * rows;  // stacked rows per kv head
-  float* qbuf = stacked ? ws.take<float>(static_cast<std::size_t>(std::min(span, Hkv) * m * d)) : nullptr;
+  float* const qbuf = stacked ? ws.take<float>(static_cast<std::size_t>(std::min(span, Hkv) * m * d)) : nullptr;
   auto out_head = [&](index_t h) { return matrix_view<float>(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1}); };
   for (index_t g0 = 0; g0 < Hkv; g0 += span) {
     const index_t g1 = std::min(Hkv, g0 + span);
@@ -203,17 +361,8 @@ void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<cons
           for (index_t h = g * group; h < (g + 1) * group; ++h) head_logits_tile(q, k, h, g, j0, nj, cb, scale, out_head(h));
       }
     }
-    for (index_t h = g0 * group; h < g1 * group; ++h) {
-      const matrix_view<float> out_h = out_head(h);
-      for (index_t r = 0; r < rows; ++r) {
-        float* z = out_h.row(r);
-        const index_t nv = std::max<index_t>(vis_end(r) - cb, 0);
-        if (mode.nonfinite_to_zero) zero_nonfinite(z, nv);
-        if (lse) exp_minus_in_place<Arch>(z, nv, (*lse)(h, r));
-        else softmax_in_place<Arch>(z, nv);
-        std::fill(z + nv, z + ncols, 0.0f);  // masked keys are exactly 0 (§0.6)
-      }
-    }
+    for (index_t h = g0 * group; h < g1 * group; ++h)
+      for (index_t r = 0; r < rows; ++r) finish_row(h, r);
   }
 }
 

@@ -103,6 +103,85 @@ void store_partial(float* p, const batch<float, Arch>& b, std::size_t n) noexcep
   std::copy(tmp, tmp + n, p);
 }
 
+/// Asks for the cache line at p ahead of its use (a hint: no fault, no effect on results); Write: the
+/// line is about to be written, so it is fetched for ownership. For accesses the hardware prefetchers do
+/// not predict, e.g. many rows far apart read or written in step.
+template <bool Write = false>
+VTR_ALWAYS_INLINE void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, Write ? 1 : 0, 3);
+#elif defined(VTR_SIMD_X86)
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+#else
+  (void)p;
+#endif
+}
+
+/// Stores four registers as four adjacent columns: dst[i][col + c] = r_c[i] for the lanes i < rows and
+/// the columns c < width (rows ≤ lanes, width ≤ 4); nothing else is written. For a GEMM kernel that
+/// holds one output column per register and one output row per lane: the block is transposed in
+/// registers (two unpack steps) and each row's four values go out as one 16-byte store.
+template <class Arch>
+VTR_ALWAYS_INLINE void store_columns4(const batch<float, Arch>& r0, const batch<float, Arch>& r1, const batch<float, Arch>& r2,
+                                      const batch<float, Arch>& r3, float* const* dst, std::ptrdiff_t col, std::size_t rows,
+                                      std::size_t width) noexcept {
+  constexpr std::size_t L = batch<float, Arch>::size;
+#if defined(VTR_SIMD_X86) && defined(__SSE2__)
+  if (width == 4) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+      const __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+      const __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+      const __m512 u[4] = {_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2))),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2))),
+                           _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3))),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)))};
+      if (rows == L) {
+        for (int m = 0; m < 4; ++m) {
+          _mm_storeu_ps(dst[m] + col, _mm512_castps512_ps128(u[m]));
+          _mm_storeu_ps(dst[4 + m] + col, _mm512_extractf32x4_ps(u[m], 1));
+          _mm_storeu_ps(dst[8 + m] + col, _mm512_extractf32x4_ps(u[m], 2));
+          _mm_storeu_ps(dst[12 + m] + col, _mm512_extractf32x4_ps(u[m], 3));
+        }
+      } else {
+        alignas(64) float q[4][L];
+        for (int m = 0; m < 4; ++m) _mm512_store_ps(q[m], u[m]);
+        for (std::size_t i = 0; i < rows; ++i) _mm_storeu_ps(dst[i] + col, _mm_load_ps(&q[i % 4][(i / 4) * 4]));
+      }
+      return;
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (L == 8 && std::is_base_of_v<xsimd::avx, Arch>) {
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      const __m256 u[4] = {_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))),
+                           _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))),
+                           _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))),
+                           _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)))};
+      for (std::size_t i = 0; i < rows; ++i)
+        _mm_storeu_ps(dst[i] + col, i < 4 ? _mm256_castps256_ps128(u[i]) : _mm256_extractf128_ps(u[i - 4], 1));
+      return;
+    }
+#endif
+    if constexpr (L == 4 && std::is_base_of_v<xsimd::sse2, Arch>) {
+      const __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1);
+      const __m128 t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
+      const __m128 u[4] = {_mm_movelh_ps(t0, t2), _mm_movehl_ps(t2, t0), _mm_movelh_ps(t1, t3), _mm_movehl_ps(t3, t1)};
+      for (std::size_t i = 0; i < rows; ++i) _mm_storeu_ps(dst[i] + col, u[i]);
+      return;
+    }
+  }
+#endif
+  alignas(64) float tile[4][L];
+  r0.store_aligned(tile[0]);
+  r1.store_aligned(tile[1]);
+  r2.store_aligned(tile[2]);
+  r3.store_aligned(tile[3]);
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t c = 0; c < width; ++c) dst[i][col + static_cast<std::ptrdiff_t>(c)] = tile[c][i];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Half-precision loads: L consecutive float / float16 / bfloat16 values converted to one fp32 batch.
 // The conversion is exact (every half value is a float), so a kernel that loads through load_as_float
