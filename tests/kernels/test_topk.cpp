@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
@@ -99,6 +100,59 @@ TEST_CASE("topk: tie rule — all-equal scores pick the lowest indices (§0.4)")
   std::vector<float> fp{0.3f, 0.1f, 0.2f, 0.1f};
   ops::bottomk(vtr::view_of(fp), 3, ops::order::by_rank, out, ws);
   CHECK(out == std::vector<index_t>{1, 3, 2});
+}
+
+TEST_CASE("topk/bottomk by rank from 1024 scores on: ties, ±0, ±inf and crowded keys against a stable sort") {
+  // n ≥ 1024 takes the sampled cut (or, when the sample misleads, the radix select), the candidates'
+  // emission and the bucket ranking (odd-even rounds, then an insertion or std::sort finish when buckets
+  // are crowded). The reference stable-sorts all indices by score, so equal scores (−0 and +0 among
+  // them) must come out in ascending index order.
+  vtr::workspace ws;
+  std::mt19937 rng(20240611);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float ulp1 = std::nextafter(1.0f, 2.0f) - 1.0f;
+  const auto make = [&](index_t n, int kind) {
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::normal_distribution<float> g(0.0f, 6.0f);
+    std::vector<float> s(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      float& x = s[i];
+      const auto r = static_cast<unsigned>(rng());
+      switch (kind) {
+        case 0: x = u(rng); break;                                   // distinct
+        case 1: x = static_cast<float>(r % 7) * 0.5f - 1.5f; break;  // 7 values: the index decides
+        case 2: x = std::array<float, 6>{0.0f, -0.0f, inf, -inf, 1.0f, -1.0f}[r % 6]; break;
+        case 3: x = r % 2 ? 1.0f + static_cast<float>(r / 2 % 8) * ulp1 : u(rng); break;  // 8 adjacent keys
+        case 4: x = r % 10 < 3 ? 0.5f + 1e-4f * u(rng) : u(rng); break;                     // one dense cluster
+        case 5: x = std::round(u(rng) * 64.0f) / 64.0f + 1e-6f * static_cast<float>(r % 16); break;  // runs of 4-32
+        case 6: x = (r % 2 ? 1.0f : -1.0f) * std::exp(g(rng)); break;                        // many exponents
+        case 7: x = r % 5 == 0 ? (r % 3 == 0 ? -0.0f : 0.0f) : static_cast<float>(r % 97) - 48.0f; break;  // ±0, integers
+        case 8: x = i % 7 == 0 ? 2.0f : u(rng); break;   // every 7th the largest: a sample that misleads
+        default: x = i % 7 == 0 ? -2.0f : u(rng); break;  // … or the smallest
+      }
+    }
+    return s;
+  };
+  for (index_t n : {index_t(1024), index_t(1031), index_t(2880), index_t(4099), index_t(10000)}) {
+    for (int kind = 0; kind < 10; ++kind) {
+      const auto s = make(n, kind);
+      std::vector<index_t> ks{1, 2, 3, 5, 17, n / 8, n / 4, n / 2, n - 1, n};
+      for (int r = 0; r < 3; ++r) ks.push_back(1 + static_cast<index_t>(rng() % static_cast<std::uint32_t>(n)));
+      for (index_t k : ks)
+        for (bool largest : {true, false}) {
+          INFO("n=" << n << " kind=" << kind << " k=" << k << " largest=" << largest);
+          std::vector<index_t> out(static_cast<std::size_t>(k) + 16, -7);
+          auto r = largest ? ops::try_topk(vtr::view_of(s), k, ops::order::by_rank, vtr::view_of(out), ws)
+                           : ops::try_bottomk(vtr::view_of(s), k, ops::order::by_rank, vtr::view_of(out), ws);
+          REQUIRE(r.ok());
+          REQUIRE(r.value() == k);
+          CHECK(std::all_of(out.begin() + k, out.end(), [](index_t v) { return v == -7; }));  // nothing past k
+          out.resize(static_cast<std::size_t>(k));
+          CHECK(out == ops::ref::topk(s, k, ops::order::by_rank, largest));
+        }
+    }
+  }
+  CHECK(ws.high_water() <= ops::topk_workspace_bytes(10000));
 }
 
 TEST_CASE("topk: errors name the argument and leave out untouched") {
