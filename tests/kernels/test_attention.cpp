@@ -88,8 +88,12 @@ TEST_CASE("attention_rows: the packed logits kernel at every edge: partial vecto
   struct cfg {
     index_t rows, H, Hkv;
   };
-  const cfg cfgs[] = {{L - 1, 1, 1}, {L, 1, 1},         {L + 1, 2, 2},     {2 * L - 1, 1, 1}, {3 * L, 1, 1},
-                      {3 * L + 1, 2, 1}, {2, 3 * L, 3}, {L + 3, 4, 2}};
+  // Also half vectors past whole ones: L + L/2, 2L + L/2 (the 40 rater rows on AVX-512), 3L + L/2 (a
+  // second block of half a vector), and 5 query heads of L/2 rows stacked.
+  const index_t hl = L / 2;
+  const cfg cfgs[] = {{L - 1, 1, 1},          {L, 1, 1},         {L + 1, 2, 2},  {2 * L - 1, 1, 1},      {3 * L, 1, 1},
+                      {3 * L + 1, 2, 1},      {2, 3 * L, 3},     {L + 3, 4, 2},  {L + hl, 1, 1},         {2 * L + hl, 1, 1},
+                      {2 * L + hl + 1, 1, 1}, {3 * L + hl, 1, 1}, {hl, 5, 1}};
   for (const auto& c : cfgs)
     for (index_t keys : {1, 3, 8, 9, 13, 37})
       for (index_t d : {1, 5, 16}) {

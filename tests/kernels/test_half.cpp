@@ -230,6 +230,34 @@ TEST_CASE("half: load_as_float equals the scalar conversion on every pattern, at
   CHECK(mismatches == 0);
 }
 
+TEST_CASE("half: load_bfloat16_split and interleave give every pattern back in order, at this SIMD level") {
+  using arch = simd::default_arch;
+  if constexpr (simd::has_bfloat16_split<arch>) {
+    constexpr std::size_t L = simd::lanes<float, arch>;
+    std::vector<bfloat16> b(65536 + 2 * L);
+    for (std::uint32_t i = 0; i < b.size(); ++i) b[i] = bfloat16::from_bits(static_cast<std::uint16_t>(i * 40503u));
+    alignas(64) float even[64], odd[64], lo[64], hi[64];
+    int mismatches = 0;
+    for (std::size_t base = 0; base < 65536; base += 5) {  // odd starts: 32-bit words split across bfloat16 pairs
+      simd::batch<float, arch> e, o, l, h;
+      simd::load_bfloat16_split<arch>(b.data() + base, e, o);
+      simd::interleave<arch>(e, o, l, h);
+      e.store_aligned(even);
+      o.store_aligned(odd);
+      l.store_aligned(lo);
+      h.store_aligned(hi);
+      for (std::size_t i = 0; i < L; ++i) {
+        mismatches += !same_bits(even[i], vtr::to_float(b[base + 2 * i]));
+        mismatches += !same_bits(odd[i], vtr::to_float(b[base + 2 * i + 1]));
+        mismatches += !same_bits(lo[i], vtr::to_float(b[base + i]));
+        mismatches += !same_bits(hi[i], vtr::to_float(b[base + L + i]));
+      }
+    }
+    INFO("arch " << simd::arch_name<arch>());
+    CHECK(mismatches == 0);
+  }
+}
+
 TEST_CASE("half: convert_rows and round_rows") {
   const index_t N = 5, D = 37, pitch = 41;
   auto src = random_floats(std::size_t(N * pitch), 5, -3.0f, 3.0f);
@@ -279,7 +307,9 @@ void check_reduce_half_equals_float(unsigned seed) {
   struct shape {
     index_t H, R, C;
   };
-  const shape shapes[] = {{1, 1, 1}, {2, 3, 7}, {3, 5, 15}, {4, 2, 17}, {5, 3, 576}, {32, 4, 577}, {2, 3, 2880}, {3, 2, 5000}};
+  // Widths with every remainder past the bfloat16 pairs of vectors (2·lanes): a whole vector, a part, none.
+  const shape shapes[] = {{1, 1, 1},  {2, 3, 7},    {3, 5, 15},   {4, 2, 17},   {3, 4, 50},
+                          {9, 3, 83}, {5, 3, 576},  {32, 4, 577}, {2, 3, 2880}, {3, 2, 5000}};
   for (const auto& sh : shapes) {
     const index_t pad = 3, pitch = sh.C + pad, hp = sh.R * pitch + pad;
     auto vals = random_floats(std::size_t(sh.H * hp), seed + unsigned(sh.C), 0.0f, 2.0f / float(sh.C));

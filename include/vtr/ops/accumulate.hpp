@@ -46,14 +46,17 @@ inline void unit_row_sum(const matrix_view<const float>& x, float eps, float* ou
 
 /// y[0, n) += a·x[0, n) (fused multiply-add where the arch has it). x and y must not overlap partially.
 /// Start: y is taken as +0 instead of being read — the same bits as zero-filling y first, in one pass.
+/// read_next: the row the caller reads next (n floats), requested into L2 meanwhile. A caller that reads
+/// each row twice (its norm, then this pass from L1) otherwise leaves memory idle during this pass.
 template <class Arch = simd::default_arch, bool Start = false>
-void add_scaled(float* y, const float* x, float a, index_t n) noexcept {
+void add_scaled(float* y, const float* x, float a, index_t n, const float* read_next = nullptr) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   const B va(a);
   const auto acc = [y](index_t i) { return Start ? B(0.0f) : simd::load<float, Arch>(y + i); };
   index_t i = 0;
   for (; i + 2 * L <= n; i += 2 * L) {
+    if (read_next) simd::prefetch_next<2 * L>(read_next + i);
     simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), acc(i)));
     simd::store<float, Arch>(y + i + L, simd::fma(va, simd::load<float, Arch>(x + i + L), acc(i + L)));
   }
@@ -107,7 +110,7 @@ void accumulate_unit_rows(const matrix_view<const float>& x, float eps, float* o
   const index_t c = x.extent(1);
   for (index_t r = 0; r < x.extent(0); ++r) {
     const float* row = x.row(r);
-    add_scaled<Arch>(out, row, inverse_clamped_norm<Arch>(row, c, eps), c);
+    add_scaled<Arch>(out, row, inverse_clamped_norm<Arch>(row, c, eps), c, r + 1 < x.extent(0) ? x.row(r + 1) : nullptr);
   }
 }
 

@@ -131,8 +131,9 @@ namespace detail {
 /// division on 4·10^8 random pairs over those ranges, and in tests. (A division per element cost 1.6×
 /// the memory floor at 9216×4096 with streamed stores; these corrections, 1.3×.)
 /// Stream: non-temporal stores from the first aligned element of out (call simd::stream_fence() after).
+/// read_next: the row the caller reads next (n floats), requested into L2 while this one is written.
 template <class Arch, bool Stream = false>
-void divide_row(const float* in, float d, float* out, index_t n) noexcept {
+void divide_row(const float* in, float d, float* out, index_t n, const float* read_next = nullptr) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   index_t i = 0;
@@ -148,6 +149,7 @@ void divide_row(const float* in, float d, float* out, index_t n) noexcept {
     if (d >= 0x1p-40f && d <= 0x1p40f) {
       const B vy(1.0f / d), tiny(0x1p-80f), huge(0x1p80f);
       for (; i + L <= n; i += L) {
+        if (read_next) simd::prefetch_next<L>(read_next + i);
         const B a = simd::load<float, Arch>(in + i);
         const B m = simd::abs(a);
         B q;
@@ -267,7 +269,7 @@ status try_l2_normalize_rows(const matrix_view<const float>& x, float eps, const
                       static_cast<std::size_t>(x.extent(0)) * static_cast<std::size_t>(c) * sizeof(float) >= simd::streaming_store_bytes;
   for (index_t i = 0; i < x.extent(0); ++i) {
     const float d = std::max(std::sqrt(squared_norm<Arch>(x.row(i), c)), eps);
-    if (stream) detail::divide_row<Arch, true>(x.row(i), d, out.row(i), c);
+    if (stream) detail::divide_row<Arch, true>(x.row(i), d, out.row(i), c, i + 1 < x.extent(0) ? x.row(i + 1) : nullptr);
     else detail::divide_row<Arch>(x.row(i), d, out.row(i), c);
   }
   if (stream) simd::stream_fence();

@@ -117,7 +117,10 @@ status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<floa
       // than the reference's pairwise einsum, so a per-element division would buy no bit parity, and it
       // cost more than reading the segment (static_mask 2.5× its read floor).
       const float d = std::max(std::sqrt(squared_norm<Arch>(r, c)), normalize_eps);
-      add_scaled<Arch>(acc, r, 1.0f / d, c);
+      // The next row (next frame, or the next position's first) is requested meanwhile: this pass
+      // reads r from L1, and the rows lie a frame apart, where no prefetcher guesses them.
+      const float* next = t + 1 < w ? detail::row3(seg, t + 1, l) : l + 1 < n ? detail::row3(seg, 0, l + 1) : nullptr;
+      add_scaled<Arch>(acc, r, 1.0f / d, c, next);
     }
     sim(l) = detail::similarity_from_sum(squared_norm<Arch>(acc, c), w);
   }

@@ -117,6 +117,21 @@ VTR_ALWAYS_INLINE void prefetch(const void* p) noexcept {
 #endif
 }
 
+/// Asks for the lines of p[0, n) into L2 (not L1: for a row read next while the loop issuing this
+/// works on another in L1), one request per 64-byte line; n is a loop's compile-time step.
+template <std::size_t N>
+VTR_ALWAYS_INLINE void prefetch_next(const float* p) noexcept {
+  for (std::size_t k = 0; k < N; k += 16) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p + k, 0, 2);
+#elif defined(VTR_SIMD_X86)
+    _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1);
+#else
+    (void)p;
+#endif
+  }
+}
+
 /// Stores four registers as four adjacent columns: dst[i][col + c] = r_c[i] for the lanes i < rows and
 /// the columns c < width (rows ≤ lanes, width ≤ 4); nothing else is written. For a GEMM kernel that
 /// holds one output column per register and one output row per lane: the block is transposed in
@@ -278,6 +293,89 @@ batch<float, Arch> load_as_float(const T* p) noexcept {
 #endif
     return detail::load_as_float_scalar<Arch>(p);
   }
+}
+
+/// Whether load_bfloat16_split and interleave have a vector form for Arch (x86: SSE2 4-lane levels,
+/// AVX2, AVX-512). Kernels that split bfloat16 rows check it and use load_as_float elsewhere.
+template <class Arch>
+inline constexpr bool has_bfloat16_split =
+#if defined(VTR_SIMD_X86) && defined(__SSE2__)
+    (std::is_base_of_v<xsimd::sse2, Arch> && batch<float, Arch>::size == 4)
+#if defined(__AVX2__)
+    || (std::is_base_of_v<xsimd::avx2, Arch> && batch<float, Arch>::size == 8)
+#endif
+#if defined(__AVX512F__)
+    || std::is_base_of_v<xsimd::avx512f, Arch>
+#endif
+    ;
+#else
+    false;
+#endif
+
+/// The 2·lanes bfloat16 values at p as two fp32 batches, even[i] = p[2i] and odd[i] = p[2i + 1]: one
+/// load and two bit operations per 2·lanes values (a bfloat16 is the high half of its float; x86 is
+/// little-endian, so p[2i] is the low half of 32-bit word i), where load_as_float needs a zero-extension
+/// (a cross-lane shuffle) and a shift per lanes values. A column fold can run on the halves apart and
+/// put its result back in order once, with interleave. Requires has_bfloat16_split<Arch>.
+template <class Arch>
+VTR_ALWAYS_INLINE void load_bfloat16_split(const bfloat16* p, batch<float, Arch>& even, batch<float, Arch>& odd) noexcept {
+  static_assert(has_bfloat16_split<Arch>, "load_bfloat16_split needs an x86 SIMD arch");
+#if defined(VTR_SIMD_X86) && defined(__SSE2__)
+  const void* v = p;
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    const __m512i w = _mm512_loadu_si512(v);
+    even = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    odd = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (batch<float, Arch>::size == 8) {
+    const __m256i w = _mm256_loadu_si256(static_cast<const __m256i*>(v));
+    even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+    return;
+  }
+#endif
+  if constexpr (batch<float, Arch>::size == 4) {
+    const __m128i w = _mm_loadu_si128(static_cast<const __m128i*>(v));
+    even = _mm_castsi128_ps(_mm_slli_epi32(w, 16));
+    odd = _mm_castsi128_ps(_mm_and_si128(w, _mm_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
+#endif
+}
+
+/// lo = (a[0], b[0], a[1], b[1], …) over the first half of the lanes, hi over the second: a full-width
+/// zip (xsimd 8's zip_lo/zip_hi zip within each 128-bit lane). The inverse of load_bfloat16_split.
+/// Requires has_bfloat16_split<Arch>.
+template <class Arch>
+VTR_ALWAYS_INLINE void interleave(const batch<float, Arch>& a, const batch<float, Arch>& b, batch<float, Arch>& lo,
+                                  batch<float, Arch>& hi) noexcept {
+  static_assert(has_bfloat16_split<Arch>, "interleave needs an x86 SIMD arch");
+#if defined(VTR_SIMD_X86) && defined(__SSE2__)
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    lo = _mm512_permutex2var_ps(a, first, b);
+    hi = _mm512_permutex2var_ps(a, second, b);
+    return;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (batch<float, Arch>::size == 8 && std::is_base_of_v<xsimd::avx, Arch>) {
+    const __m256 l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);  // per 128-bit lane
+    lo = _mm256_permute2f128_ps(l, h, 0x20);
+    hi = _mm256_permute2f128_ps(l, h, 0x31);
+    return;
+  }
+#endif
+  if constexpr (batch<float, Arch>::size == 4) {
+    lo = _mm_unpacklo_ps(a, b);
+    hi = _mm_unpackhi_ps(a, b);
+  }
+#endif
 }
 
 /// a·b + c (fused where the arch has FMA).
