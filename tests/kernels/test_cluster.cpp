@@ -252,10 +252,12 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
   // Distance matrices as try_dpc_knn sees them (non-negative, zero diagonal), built to stress the fast
   // paths: few distinct values (ties around the k-th smallest and in δ's minimum), duplicate points
   // (zero distances, some of them −0), an all-zero matrix, a row whose sample misleads the large-k
-  // threshold, and k from 1 to n, on both sides of the streamed selection's bound.
+  // threshold, distances crowded near one value (the zero diagonal stretches the bottom-k ranking's key
+  // range), and k from 1 to n, on both sides of the streamed selection's bound.
   std::mt19937 rng(5);
-  for (index_t n : {index_t(1), index_t(2), index_t(15), index_t(16), index_t(17), index_t(40), index_t(100), index_t(385)}) {
-    for (int kind = 0; kind < 5; ++kind) {
+  vtr::workspace ws;
+  for (index_t n : {index_t(1), index_t(2), index_t(15), index_t(16), index_t(17), index_t(40), index_t(100), index_t(385), index_t(775)}) {
+    for (int kind = 0; kind < 6; ++kind) {
       std::vector<float> d(static_cast<std::size_t>(n * n));
       std::uniform_int_distribution<int> level(0, kind == 1 ? 3 : 1000);
       for (index_t i = 0; i < n; ++i)
@@ -265,6 +267,7 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
           // Row 0's every 4th value (the large-k selection's sample) holds its smallest values, so the
           // sample's threshold lets too few values through and the whole row is selected instead.
           if (kind == 4 && i != j) v = (i + j) % 4 == 0 ? v * 0.001f : v + 1000.0f;
+          if (kind == 5 && i != j) v = 1.0f + static_cast<float>(level(rng)) * 1e-4f;
           d[static_cast<std::size_t>(i * n + j)] = v;
           d[static_cast<std::size_t>(j * n + i)] = v;
         }
@@ -273,13 +276,13 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
       for (float v : d) dmax = std::max(dmax, v);
       const auto jitter = random_vec(static_cast<std::size_t>(n), 3, 0.0f, 0.999f);
       for (index_t k : {index_t(1), index_t(2), index_t(7), vtr::ops::detail::dpc_stream_max_k,
-                        vtr::ops::detail::dpc_stream_max_k + 1, n - 1, n}) {
+                        vtr::ops::detail::dpc_stream_max_k + 1, n / 10, n - 1, n}) {
         if (k < 1) continue;
         if (k > n) continue;
         for (const float* jit : {static_cast<const float*>(nullptr), jitter.data()}) {
           CAPTURE(n, kind, k, jit != nullptr);
           std::vector<float> tmp(static_cast<std::size_t>(n)), rho(tmp), gamma(tmp), rho_ref(tmp), gamma_ref(tmp);
-          vtr::ops::detail::dpc_density_score<vtr::simd::default_arch>(dv, k, jit, dmax, tmp.data(), rho.data(), gamma.data());
+          vtr::ops::detail::dpc_density_score<vtr::simd::default_arch>(dv, k, jit, dmax, tmp.data(), rho.data(), gamma.data(), ws);
           vtr::ops::ref::dpc_density_score(dv, k, jit, tmp.data(), rho_ref.data(), gamma_ref.data());
           REQUIRE(std::memcmp(rho.data(), rho_ref.data(), rho.size() * sizeof(float)) == 0);
           REQUIRE(std::memcmp(gamma.data(), gamma_ref.data(), gamma.size() * sizeof(float)) == 0);

@@ -102,11 +102,11 @@ TEST_CASE("topk: tie rule — all-equal scores pick the lowest indices (§0.4)")
   CHECK(out == std::vector<index_t>{1, 3, 2});
 }
 
-TEST_CASE("topk/bottomk by rank from 1024 scores on: ties, ±0, ±inf and crowded keys against a stable sort") {
-  // n ≥ 1024 takes the sampled cut (or, when the sample misleads, the radix select), the candidates'
-  // emission and the bucket ranking (odd-even rounds, then an insertion or std::sort finish when buckets
-  // are crowded). The reference stable-sorts all indices by score, so equal scores (−0 and +0 among
-  // them) must come out in ascending index order.
+TEST_CASE("topk/bottomk by rank from 32 scores on: ties, ±0, ±inf, crowded keys and outliers against a stable sort") {
+  // n ≥ 32 takes the sampled cut (or, when the sample misleads, the radix select), the candidates'
+  // emission and the bucket ranking (odd-even rounds and an insertion finish; a crowded bucket bucketed
+  // again over its own range, or sorted). The reference stable-sorts all indices by score, so equal
+  // scores (−0 and +0 among them) must come out in ascending index order.
   vtr::workspace ws;
   std::mt19937 rng(20240611);
   const float inf = std::numeric_limits<float>::infinity();
@@ -128,13 +128,19 @@ TEST_CASE("topk/bottomk by rank from 1024 scores on: ties, ±0, ±inf and crowde
         case 6: x = (r % 2 ? 1.0f : -1.0f) * std::exp(g(rng)); break;                        // many exponents
         case 7: x = r % 5 == 0 ? (r % 3 == 0 ? -0.0f : 0.0f) : static_cast<float>(r % 97) - 48.0f; break;  // ±0, integers
         case 8: x = i % 7 == 0 ? 2.0f : u(rng); break;   // every 7th the largest: a sample that misleads
-        default: x = i % 7 == 0 ? -2.0f : u(rng); break;  // … or the smallest
+        case 9: x = i % 7 == 0 ? -2.0f : u(rng); break;  // … or the smallest
+        // A few outliers stretch the key range while the rest crowd near 1 (a self-distance of 0 among
+        // distances; an attention sink): the sample's cut and the ranking's buckets refine.
+        case 10: x = i % 97 == 5 ? 0.0f : 1.0f + 1e-3f * u(rng); break;
+        case 11: x = i % 89 == 3 ? 1e4f : 1e-3f * (1.5f + u(rng)); break;
+        default: x = i % 89 == 3 ? 1e4f : 1e-3f * (1.5f + std::round(u(rng) * 8.0f)); break;  // … in runs of ties
       }
     }
     return s;
   };
-  for (index_t n : {index_t(1024), index_t(1031), index_t(2880), index_t(4099), index_t(10000)}) {
-    for (int kind = 0; kind < 10; ++kind) {
+  for (index_t n : {index_t(31), index_t(32), index_t(40), index_t(171), index_t(576), index_t(775), index_t(1024),
+                    index_t(1031), index_t(2880), index_t(4099), index_t(10000)}) {
+    for (int kind = 0; kind < 13; ++kind) {
       const auto s = make(n, kind);
       std::vector<index_t> ks{1, 2, 3, 5, 17, n / 8, n / 4, n / 2, n - 1, n};
       for (int r = 0; r < 3; ++r) ks.push_back(1 + static_cast<index_t>(rng() % static_cast<std::uint32_t>(n)));

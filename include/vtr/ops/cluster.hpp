@@ -47,8 +47,9 @@ struct dpc_result {
 inline std::size_t dpc_knn_workspace_bytes(index_t n) {
   const auto sz = [](std::size_t b) { return (std::max<std::size_t>(b, 1) + workspace::alignment - 1) / workspace::alignment * workspace::alignment; };
   const auto nu = static_cast<std::size_t>(n);
-  // distances, a row copy, a strided-jitter copy, and topk's keys
-  return sz(sizeof(float) * nu * nu) + 2 * sz(sizeof(float) * nu) + sz(sizeof(std::uint64_t) * nu);
+  // distances, a row copy, a strided-jitter copy, the density's k ≤ n rank indices, and topk's scratch
+  // (each row's bottom-k in the density when k is large, then the centres' top-k)
+  return sz(sizeof(float) * nu * nu) + 2 * sz(sizeof(float) * nu) + sz(sizeof(index_t) * nu) + topk_workspace_bytes(n);
 }
 
 namespace ref {
@@ -103,70 +104,47 @@ inline void dpc_labels(const matrix_view<const float>& dist, const index_t* cent
 
 namespace detail {
 /// Up to this k the k smallest values of a row are kept sorted while the row streams past; above it the
-/// insertions cost more than a selection (measured at n = 775, k = 78: 11.5 µs a row by binary-search
-/// insertion, 8.4 µs by nth_element over the row, 5.7 µs by nth_element over the values under a sampled
-/// threshold; k = 7 at n = 384: 0.7 µs streamed, 3.0 µs by nth_element).
+/// insertions cost more than ranking them by bottom-k (measured at n = 775, k = 78: 11.5 µs a row by
+/// binary-search insertion, 6.6 µs by nth_element over the values under a sampled threshold, 2.5 µs by
+/// bottomk in rank order; k = 7 at n = 384: 0.7 µs streamed, 3.0 µs by nth_element).
 inline constexpr index_t dpc_stream_max_k = 32;
 
 /// Σ v² over the k smallest values v of r[0..n) (1 ≤ k ≤ n), summed in ascending order (upstream sums
-/// topk's ascending output). Only the multiset of the k smallest values matters: for small k, tmp[0..k)
+/// topk's ascending output). Only the multiset of the k smallest values matters. For small k, tmp[0..k)
 /// holds the k smallest values seen so far, sorted, and the rest of the row streams past a threshold
 /// (the largest of them; a value equal to it changes nothing), so that most vectors are dismissed by
-/// one comparison. tmp: n floats.
+/// one comparison. For larger k, bottomk in rank order gives the k smallest in ascending order (equal
+/// values in any order: they add the same). tmp: k floats; rank: k indices (k > dpc_stream_max_k).
 template <class Arch>
-float k_smallest_square_sum(const float* r, index_t n, index_t k, float* tmp) noexcept {
-  if (k > dpc_stream_max_k) {
-    // A threshold from every 4th value: the (k/4 + 8)-th smallest of that sample has about k + 32 values
-    // of the row at or below it. When at least k are, the k smallest are among them, and only those are
-    // selected and sorted; otherwise (an unlucky sample) the whole row is.
-    index_t m = 0;
-    const index_t q = k / 4 + 8;
-    for (index_t j = 0; j < n; j += 4) tmp[m++] = r[j];
-    index_t c = 0;  // values at or below the threshold, gathered in tmp
-    if (q < m) {
-      std::nth_element(tmp, tmp + q, tmp + m);
-      const float thr = tmp[q];
-      using B = simd::batch<float, Arch>;
-      constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-      index_t j = 0;
-      for (; j + L <= n; j += L) {
-        std::uint64_t bits = simd::mask_bits(simd::load<float, Arch>(r + j) <= B(thr));
-        for (; bits; bits &= bits - 1) tmp[c++] = r[j + __builtin_ctzll(bits)];
-      }
-      for (; j < n; ++j)
-        if (r[j] <= thr) tmp[c++] = r[j];
-    }
-    if (c < k) {
-      std::copy(r, r + n, tmp);
-      c = n;
-    }
-    std::nth_element(tmp, tmp + (k - 1), tmp + c);
-    std::sort(tmp, tmp + k);
-  } else {
-    // Inserts v into the ascending tmp[0..size), dropping tmp[size] (the old largest when full).
-    const auto insert = [tmp](float v, index_t size) {
-      index_t p = size;
-      for (; p > 0 && tmp[p - 1] > v; --p) tmp[p] = tmp[p - 1];
-      tmp[p] = v;
-    };
-    for (index_t j = 0; j < k; ++j) insert(r[j], j);
-    float thr = tmp[k - 1];
-    const auto offer = [&](float v) {
-      if (v < thr) {
-        insert(v, k - 1);
-        thr = tmp[k - 1];
-      }
-    };
-    using B = simd::batch<float, Arch>;
-    constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-    index_t j = k;
-    for (; j + L <= n; j += L) {
-      std::uint64_t bits = simd::mask_bits(simd::load<float, Arch>(r + j) < B(thr));
-      for (; bits; bits &= bits - 1) offer(r[j + __builtin_ctzll(bits)]);
-    }
-    for (; j < n; ++j) offer(r[j]);
-  }
+float k_smallest_square_sum(const float* r, index_t n, index_t k, float* tmp, index_t* rank, workspace& ws) {
   float s = 0.0f;
+  if (k > dpc_stream_max_k) {
+    topk_impl<Arch, false>(r, n, k, order::by_rank, rank, ws);
+    for (index_t i = 0; i < k; ++i) s += r[rank[i]] * r[rank[i]];
+    return s;
+  }
+  // Inserts v into the ascending tmp[0..size), dropping tmp[size] (the old largest when full).
+  const auto insert = [tmp](float v, index_t size) {
+    index_t p = size;
+    for (; p > 0 && tmp[p - 1] > v; --p) tmp[p] = tmp[p - 1];
+    tmp[p] = v;
+  };
+  for (index_t j = 0; j < k; ++j) insert(r[j], j);
+  float thr = tmp[k - 1];
+  const auto offer = [&](float v) {
+    if (v < thr) {
+      insert(v, k - 1);
+      thr = tmp[k - 1];
+    }
+  };
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  index_t j = k;
+  for (; j + L <= n; j += L) {
+    std::uint64_t bits = simd::mask_bits(simd::load<float, Arch>(r + j) < B(thr));
+    for (; bits; bits &= bits - 1) offer(r[j + __builtin_ctzll(bits)]);
+  }
+  for (; j < n; ++j) offer(r[j]);
   for (index_t i = 0; i < k; ++i) s += tmp[i] * tmp[i];
   return s;
 }
@@ -175,10 +153,12 @@ float k_smallest_square_sum(const float* r, index_t n, index_t k, float* tmp) no
 /// vectorised masked minimum. dmax = max(0, max D) is passed in (the caller's scaling pass finds it).
 template <class Arch>
 void dpc_density_score(const matrix_view<const float>& dist, index_t k, const float* jitter, float dmax, float* row_tmp,
-                       float* density, float* score) noexcept {
+                       float* density, float* score, workspace& ws) {
   const index_t n = dist.extent(0);
+  workspace::scope sc(ws);
+  index_t* rank = k > dpc_stream_max_k ? ws.take<index_t>(static_cast<std::size_t>(k)) : nullptr;
   for (index_t i = 0; i < n; ++i) {
-    const float s = k_smallest_square_sum<Arch>(dist.row(i), n, k, row_tmp);
+    const float s = k_smallest_square_sum<Arch>(dist.row(i), n, k, row_tmp, rank, ws);
     density[i] = std::exp(-(s / static_cast<float>(k)));
     if (jitter) density[i] += jitter[i] * 1e-6f;
   }
@@ -339,7 +319,7 @@ status try_dpc_knn(const matrix_view<const float>& x, const dpc_params& params, 
   out.centers.resize(static_cast<std::size_t>(m));
   out.density.resize(static_cast<std::size_t>(n));
   out.score.resize(static_cast<std::size_t>(n));
-  detail::dpc_density_score<Arch>(dist, k, jit, dmax, row_tmp, out.density.data(), out.score.data());
+  detail::dpc_density_score<Arch>(dist, k, jit, dmax, row_tmp, out.density.data(), out.score.data(), ws);
   // Centres: topk(γ, M) in rank order with the §0.4 tie rule (upstream torch.topk's tie order is
   // implementation-defined, so only tie-free inputs are comparable).
   const auto picked = try_topk(view_of(std::as_const(out.score)), m, order::by_rank, view_of(out.centers), ws);
