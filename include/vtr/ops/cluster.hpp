@@ -104,9 +104,10 @@ inline void dpc_labels(const matrix_view<const float>& dist, const index_t* cent
 
 namespace detail {
 /// Up to this k the k smallest values of a row are kept sorted while the row streams past; above it the
-/// insertions cost more than ranking them by bottom-k (measured at n = 775, k = 78: 11.5 µs a row by
-/// binary-search insertion, 6.6 µs by nth_element over the values under a sampled threshold, 2.5 µs by
-/// bottomk in rank order; k = 7 at n = 384: 0.7 µs streamed, 3.0 µs by nth_element).
+/// insertions cost more than ranking them by bottom-k (n = 775, k = 78, distances between points in 512
+/// dimensions: 2.4 µs a row by bottomk in rank order on Zen 3, 6.6 µs by nth_element over the values
+/// under a sampled threshold; on Zen 4 binary-search insertion took 11.5 µs; k = 7 at n = 384: 0.7 µs
+/// streamed, 3.0 µs by nth_element).
 inline constexpr index_t dpc_stream_max_k = 32;
 
 /// Σ v² over the k smallest values v of r[0..n) (1 ≤ k ≤ n), summed in ascending order (upstream sums

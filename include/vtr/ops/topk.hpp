@@ -381,9 +381,13 @@ inline std::uint32_t sample_cut(const float* s, index_t n, index_t k, std::uint3
     while (((hi - lo) >> shift) >= 1024) ++shift;
     const std::uint32_t bins = ((hi - lo) >> shift) + 1;
     std::fill(hist, hist + bins, 0u);
-    for (index_t j = 0; j < m; ++j) {
-      const std::uint32_t d = sample[j] - lo;  // wraps for keys below lo
-      if (d <= hi - lo) ++hist[d >> shift];
+    if (level == 0) {
+      for (index_t j = 0; j < m; ++j) ++hist[(sample[j] - lo) >> shift];
+    } else {
+      for (index_t j = 0; j < m; ++j) {
+        const std::uint32_t d = sample[j] - lo;  // wraps for keys below lo
+        if (d <= hi - lo) ++hist[d >> shift];
+      }
     }
     std::uint32_t b = bins - 1;
     for (; b >= 16; b -= 16) {
