@@ -58,9 +58,10 @@ std::vector<index_t> run_topk(const std::vector<float>& s, index_t k, ops::order
 
 TEST_CASE("topk/bottomk match the reference on random and tied scores") {
   vtr::workspace ws;
-  // Sizes from 1024 on take the radix-select path; the others the nth_element path.
-  for (index_t n : {index_t(1), index_t(7), index_t(15), index_t(17), index_t(576), index_t(577), index_t(1023),
-                    index_t(1024), index_t(2880), index_t(4099)}) {
+  // Ascending: sizes from 256 on take the radix-select path, the others the nth_element path; rank
+  // order: from 32 on the sampled cut and bucket ranking.
+  for (index_t n : {index_t(1), index_t(7), index_t(15), index_t(17), index_t(31), index_t(32), index_t(255),
+                    index_t(256), index_t(576), index_t(577), index_t(1023), index_t(1024), index_t(2880), index_t(4099)}) {
     for (int levels : {0, 3, -1}) {  // 3 levels: heavy ties, the index rule decides; -1: extremes
       auto s = rand_scores(n, static_cast<unsigned>(n * 7 + levels), std::max(levels, 0));
       if (levels < 0)  // ±inf, ±0, denormals and huge values mixed into random scores
