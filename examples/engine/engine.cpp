@@ -16,7 +16,8 @@
 //   * the visual counts each step produced lie within the pipeline's shape-only kept_counts (exact for
 //     static counts);
 //   * keeping 25 % of the visual tokens before the LLM (VScan stage 1, T = 144 of 576) and at layer 2
-//     (FastV, R = 0.75) gives a prefill speedup above 1.5×;
+//     (FastV, R = 0.75) gives a prefill speedup above 1.5× (fastest of 5 unpruned runs against fastest of 5
+//     pruned runs, taken in turn; see paired_speedup);
 //   * the fidelity error of those two runs is below 0.8 × the error of dropping every visual token
 //     (kFidelityDropShare; see its comment for the justification).
 #include <vtr/core/apply.hpp>
@@ -80,6 +81,7 @@ struct options {
   index crops = 1, side = 24;          // image: crops × side² visual tokens
   index frames = 8, frame_side = 12;   // video: frames × frame_side² tokens
   int reps = 3, video_reps = 1;  // the video rows are not asserted on timing: one run each
+  int check_reps = 5;            // alternating unpruned/pruned pairs behind each asserted speedup
   bool check = false, video = true;
 };
 
@@ -494,6 +496,22 @@ row measure(const char* name, const mini_llm::model& m, const prompt& pr, Pipeli
   return out;
 }
 
+// The speedup --check asserts: `reps` unpruned and pruned prefills taken in turn, fastest against fastest.
+// Alternating makes both sides see the same machine state (frequency, neighbours), and the minimum is the
+// run least disturbed by them; a median of separate blocks let one noisy block fail the bound in CI.
+template <class Pipeline>
+double paired_speedup(const mini_llm::model& m, const prompt& pr, Pipeline pipe, int reps) {
+  vtr::pipeline<> none;
+  double best_ref = 0, best = 0;
+  for (int i = 0; i < reps; ++i) {
+    const double t_ref = prefill(m, pr, none).ms;
+    const double t = prefill(m, pr, pipe).ms;
+    best_ref = i == 0 ? t_ref : std::min(best_ref, t_ref);
+    best = i == 0 ? t : std::min(best, t);
+  }
+  return best_ref / best;
+}
+
 void print(const row& r) {
   std::printf("%-44s %9.1f %8.2fx %9.4f  %s%s\n", r.name.c_str(), r.ms, r.speedup, r.err, r.layers.c_str(),
               r.counts_ok ? "" : "  [COUNTS DIFFER FROM kept_counts]");
@@ -600,11 +618,12 @@ int main(int argc, char** argv) {
 
   vtr::vscan::stage1_params vs1;
   vs1.budget = quarter / img.frames;  // 144 per 576-token crop
-  const row r_vscan1 = add(measure("vscan::stage1 (T = 25 %)", model, img, vtr::pipeline<vtr::vscan::stage1>{vtr::vscan::stage1(vs1)}, ref, o.reps));
+  const vtr::pipeline<vtr::vscan::stage1> p_vscan1{vtr::vscan::stage1(vs1)};
+  const row r_vscan1 = add(measure("vscan::stage1 (T = 25 %)", model, img, p_vscan1, ref, o.reps));
   vtr::fastv::select_params fv;
   fv.ratio = 0.75;
-  const row r_fastv = add(measure("fastv (K = 2, R = 0.75)", model, img,
-                                  vtr::pipeline<vtr::at_layer<2, vtr::fastv::select>>{vtr::at_layer<2, vtr::fastv::select>(fv)}, ref, o.reps));
+  const vtr::pipeline<vtr::at_layer<2, vtr::fastv::select>> p_fastv{vtr::at_layer<2, vtr::fastv::select>(fv)};
+  const row r_fastv = add(measure("fastv (K = 2, R = 0.75)", model, img, p_fastv, ref, o.reps));
   vtr::vscan::stage2_params vs2;
   vs2.keep = quarter;
   // VScan stage 2 at the middle layer (LLaVA: 16 of 32): layers are compile-time, so pick the shape's.
@@ -643,10 +662,12 @@ int main(int argc, char** argv) {
   }
 
   if (o.check) {
-    for (const row* r : {&r_vscan1, &r_fastv}) {
-      std::printf("check %-40s speedup %.2fx (> %.1fx), rel.err %.4f (< %.1f x E_drop = %.4f)\n", r->name.c_str(), r->speedup,
-                  kSpeedupBound, r->err, kFidelityDropShare, kFidelityDropShare * e_drop);
-      expect(r->speedup > kSpeedupBound, (r->name + ": speedup above 1.5x").c_str());
+    const std::pair<const row*, double> checked[] = {{&r_vscan1, paired_speedup(model, img, p_vscan1, o.check_reps)},
+                                                     {&r_fastv, paired_speedup(model, img, p_fastv, o.check_reps)}};
+    for (const auto& [r, speedup] : checked) {
+      std::printf("check %-40s speedup %.2fx (> %.1fx, %d alternating runs), rel.err %.4f (< %.1f x E_drop = %.4f)\n",
+                  r->name.c_str(), speedup, kSpeedupBound, o.check_reps, r->err, kFidelityDropShare, kFidelityDropShare * e_drop);
+      expect(speedup > kSpeedupBound, (r->name + ": speedup above 1.5x").c_str());
       expect(r->err < kFidelityDropShare * e_drop, (r->name + ": fidelity error below 0.8 x E_drop").c_str());
     }
   }
