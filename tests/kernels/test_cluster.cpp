@@ -213,6 +213,43 @@ TEST_CASE("pairwise_distances and dpc_knn over selected rows equal the calls on 
   }
 }
 
+TEST_CASE("dpc_knn and pairwise_distances: a workspace of the stated size is never outgrown") {
+  // dpc_knn_workspace_bytes(n, features) covers the indexed call (its Gram form copies depth chunks of
+  // the selected rows, as wide as the whole depth past 512 points) and the large-k density (bottom-k
+  // scratch); dpc_knn_workspace_bytes(n) the call on contiguous points.
+  std::mt19937 rng(11);
+  for (index_t c : {index_t(3), index_t(300), index_t(1000)}) {
+    for (index_t n : {index_t(1), index_t(40), index_t(200), index_t(600)}) {
+      CAPTURE(c, n);
+      const index_t total = n + 17;
+      const auto buf = random_vec(static_cast<std::size_t>(total * c), unsigned(c + 3 * n));
+      const vtr::matrix_view<const float> x(buf.data(), {total, c});
+      std::vector<index_t> idx(static_cast<std::size_t>(n));
+      for (auto& r : idx) r = static_cast<index_t>(rng() % total);
+      const auto rows = vtr::view_of(std::as_const(idx));
+      const auto jit = random_vec(static_cast<std::size_t>(n), unsigned(n), 0.0f, 0.99f);
+      for (auto form : {vtr::ops::distance_form::direct, vtr::ops::distance_form::gram}) {
+        for (index_t k : {index_t(3), std::max<index_t>(1, n / 5)}) {
+          const vtr::ops::dpc_params prm{std::max<index_t>(1, n / 4), k, form};
+          vtr::ops::dpc_result dr;
+          const std::size_t indexed = vtr::ops::dpc_knn_workspace_bytes(n, c);
+          vtr::workspace ws(indexed);
+          vtr::ops::dpc_knn(x, prm, vtr::view_of(jit), dr, ws, rows);
+          CHECK(ws.allocations() == 0);
+          CHECK(ws.high_water() <= indexed);
+          vtr::workspace wc(vtr::ops::dpc_knn_workspace_bytes(n));
+          vtr::ops::dpc_knn(vtr::matrix_view<const float>(buf.data(), {n, c}), prm, vtr::view_of(jit), dr, wc);
+          CHECK(wc.allocations() == 0);
+        }
+        std::vector<float> d(static_cast<std::size_t>(n * n));
+        vtr::workspace wp(vtr::ops::pairwise_distances_workspace_bytes(n, c));
+        vtr::ops::pairwise_distances(x, rows, vtr::matrix_view<float>(d.data(), {n, n}), 1.0f, wp, form);
+        CHECK(wp.allocations() == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("pairwise_distances and dpc_knn over selected rows: errors name the row argument and the row of x") {
   const auto buf = random_vec(6 * 4, 9);
   const vtr::matrix_view<const float> x(buf.data(), {6, 4});

@@ -43,13 +43,16 @@ struct dpc_result {
   std::vector<float> density, score;
 };
 
-/// Bytes of workspace try_dpc_knn takes for N points.
-inline std::size_t dpc_knn_workspace_bytes(index_t n) {
+/// Bytes of workspace try_dpc_knn takes for N points. A call that passes `rows` (the points read where
+/// they lie) also copies depth chunks of them for the Gram distances: give its feature count as
+/// `features` (0, the default, sizes calls without `rows`).
+inline std::size_t dpc_knn_workspace_bytes(index_t n, index_t features = 0) {
   const auto sz = [](std::size_t b) { return (std::max<std::size_t>(b, 1) + workspace::alignment - 1) / workspace::alignment * workspace::alignment; };
   const auto nu = static_cast<std::size_t>(n);
   // distances, a row copy, a strided-jitter copy, the density's k ≤ n rank indices, and topk's scratch
   // (each row's bottom-k in the density when k is large, then the centres' top-k)
-  return sz(sizeof(float) * nu * nu) + 2 * sz(sizeof(float) * nu) + sz(sizeof(index_t) * nu) + topk_workspace_bytes(n);
+  return sz(sizeof(float) * nu * nu) + 2 * sz(sizeof(float) * nu) + sz(sizeof(index_t) * nu) + topk_workspace_bytes(n) +
+         (features > 0 ? pairwise_distances_workspace_bytes(n, features) : 0);
 }
 
 namespace ref {

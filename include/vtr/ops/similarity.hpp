@@ -587,6 +587,12 @@ status try_pairwise_distances(const matrix_view<const float>& x, const vector_vi
   detail::pairwise_distances_of<Arch>({x, rows.data_handle(), n}, out, scale, f, buf);
   return {};
 }
+/// Bytes of workspace the indexed try_pairwise_distances takes for n rows of `features` columns (one
+/// depth chunk of the selected rows, for the Gram form; an upper bound for every form).
+inline std::size_t pairwise_distances_workspace_bytes(index_t n, index_t features) noexcept {
+  const auto floats = static_cast<std::size_t>(std::max<index_t>(n * detail::gram_depth_chunk(n, features), 1));
+  return (sizeof(float) * floats + workspace::alignment - 1) / workspace::alignment * workspace::alignment;
+}
 template <class Arch = simd::default_arch>
 void pairwise_distances(const matrix_view<const float>& x, const vector_view<const index_t>& rows,
                         const matrix_view<float>& out, float scale, workspace& ws,
