@@ -536,9 +536,9 @@ inline void insert_back(std::uint64_t* t, index_t i) noexcept {
   }
 }
 
-/// Sorts t[0, c) descending where only a few short runs are out of order: 8 positions are checked by
-/// one vectorised compare, and only a block with an inversion takes the scalar insertion steps (a
-/// branch per position mispredicts; a branch per clean block of 8 does not).
+/// Sorts t[0, c) descending where only a few short runs are out of order: 8 neighbouring pairs are
+/// compared without a branch (compare-and-set, OR-ed), and only a block with an inversion takes the
+/// scalar insertion steps (a branch per position mispredicts; a branch per clean block of 8 does not).
 inline void finish_sort(std::uint64_t* t, index_t c) noexcept {
   index_t i = 1;
   for (; i + 8 <= c; i += 8) {
