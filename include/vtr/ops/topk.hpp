@@ -571,7 +571,8 @@ template <class Arch>
 inline std::uint32_t bucket_starts(std::uint32_t* start, std::uint32_t bins) noexcept {
   std::uint32_t total = 0, most = 0, b = 1;
 #if defined(__AVX2__)
-  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+  // (xsimd's AVX-512 arches do not derive from avx2; their builds have the AVX2 instructions too.)
+  if constexpr (std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512f, Arch>) {
     __m256i carry = _mm256_setzero_si256(), vmost = _mm256_setzero_si256();
     const __m256i last = _mm256_set1_epi32(7);
     for (; b + 8 <= bins + 1; b += 8) {
