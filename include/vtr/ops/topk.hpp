@@ -557,16 +557,11 @@ static_assert(rank_buckets + 2 <= radix_counters, "rank_order's counters fit in 
 /// A bucket of rank_order holding more than this many candidates is bucketed again (or sorted).
 inline constexpr std::uint32_t rank_crowded = 32;
 
-/// One counting pass of rank_order: the composites src[0, c) (key << 32 | ~index, keys in [lo, hi]) into
-/// dst by buckets of equal key width, the best keys first, at most min(max(2c, 2), rank_buckets) of them.
-/// Stable, so equal keys keep the order they came in. On return start[b] is the end of bucket b in dst
-/// (`start`: rank_buckets + 2 counters); returns the bucket count and sets `crowded` to the largest
-/// bucket's size.
 /// The counts start[1, bins] become running totals (start[b]: the first slot of bucket b, start[0] = 0
 /// left alone); returns the largest count. AVX2 scans 8 counters per step (two shifted adds within each
 /// half, the low half's total into the high half, plus the carry, which grows by the block's total
-/// broadcast from its last lane): the scalar
-/// loop is one dependent add per counter, 13 % of a rank-order top-k at n = 2880.
+/// broadcast from its last lane): the scalar loop is one dependent add per counter, 13 % of
+/// a rank-order top-k at n = 2880.
 template <class Arch>
 inline std::uint32_t bucket_starts(std::uint32_t* start, std::uint32_t bins) noexcept {
   std::uint32_t total = 0, most = 0, b = 1;
@@ -597,6 +592,11 @@ inline std::uint32_t bucket_starts(std::uint32_t* start, std::uint32_t bins) noe
   return most;
 }
 
+/// One counting pass of rank_order: the composites src[0, c) (key << 32 | ~index, keys in [lo, hi]) into
+/// dst by buckets of equal key width, the best keys first, at most min(max(2c, 2), rank_buckets) of them.
+/// Stable, so equal keys keep the order they came in. On return start[b] is the end of bucket b in dst
+/// (`start`: rank_buckets + 2 counters); returns the bucket count and sets `crowded` to the largest
+/// bucket's size.
 template <class Arch>
 inline std::uint32_t bucket_pass(const std::uint64_t* src, std::uint64_t* dst, index_t c, std::uint32_t lo,
                                  std::uint32_t hi, std::uint32_t* start, std::uint32_t& crowded) noexcept {
