@@ -41,7 +41,7 @@ TEST_CASE("add_scaled and add_to match the scalar reference at SIMD tails") {
   }
 }
 
-TEST_CASE("add_scaled<Start> and sum_rows: the bits of zero-filling / copying first, in one pass") {
+TEST_CASE("add_scaled<Start>, add_scaled_rows and squared_norm_and_add: the bits of the separate passes") {
   using arch = vtr::simd::default_arch;
   for (index_t n : acc_sizes) {
     CAPTURE(n);
@@ -58,11 +58,37 @@ TEST_CASE("add_scaled<Start> and sum_rows: the bits of zero-filling / copying fi
       CAPTURE(count);
       std::vector<std::vector<float>> rows;
       std::vector<const float*> ptrs;
-      for (index_t k = 0; k < count; ++k) rows.push_back(rand_vec(static_cast<std::size_t>(n), 30 + unsigned(k)));
+      std::vector<float> scales;
+      for (index_t k = 0; k < count; ++k) {
+        rows.push_back(rand_vec(static_cast<std::size_t>(n), 30 + unsigned(k)));
+        scales.push_back(0.25f + 0.1f * float(k));
+      }
       for (const auto& r : rows) ptrs.push_back(r.data());
+      // add_scaled_rows = add_scaled row after row (started or onto y), with or without a prefetch.
+      for (bool start : {true, false}) {
+        CAPTURE(start);
+        auto y = rand_vec(static_cast<std::size_t>(n), 40);
+        auto chain = y;
+        if (start) {
+          vtr::ops::add_scaled_rows<arch, true>(y.data(), ptrs.data(), scales.data(), count, n, rows[0].data(), 1);
+          vtr::ops::add_scaled<arch, true>(chain.data(), ptrs[0], scales[0], n);
+        } else {
+          vtr::ops::add_scaled_rows<arch>(y.data(), ptrs.data(), scales.data(), count, n);
+          vtr::ops::add_scaled<arch>(chain.data(), ptrs[0], scales[0], n);
+        }
+        for (index_t k = 1; k < count; ++k) vtr::ops::add_scaled<arch>(chain.data(), ptrs[std::size_t(k)], scales[std::size_t(k)], n);
+        REQUIRE(std::memcmp(y.data(), chain.data(), y.size() * sizeof(float)) == 0);
+      }
+      // squared_norm_and_add = squared_norm, then copy (first row) or add_to (the others).
       std::vector<float> sum(static_cast<std::size_t>(n), 7.0f), chain = rows[0];
-      vtr::ops::sum_rows<arch>(sum.data(), ptrs.data(), count, n);
-      for (index_t k = 1; k < count; ++k) vtr::ops::add_to<arch>(chain.data(), rows[static_cast<std::size_t>(k)].data(), n);
+      for (index_t k = 0; k < count; ++k) {
+        const float* r = ptrs[std::size_t(k)];
+        const float sq = k == 0 ? vtr::ops::squared_norm_and_add<arch, true>(sum.data(), r, n)
+                                : vtr::ops::squared_norm_and_add<arch>(sum.data(), r, n);
+        const float want_sq = vtr::ops::squared_norm<arch>(r, n);
+        CHECK(std::memcmp(&sq, &want_sq, sizeof(float)) == 0);
+        if (k > 0) vtr::ops::add_to<arch>(chain.data(), r, n);
+      }
       REQUIRE(std::memcmp(sum.data(), chain.data(), sum.size() * sizeof(float)) == 0);
     }
   }

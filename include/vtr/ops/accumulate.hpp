@@ -2,7 +2,8 @@
 //
 // These are the building blocks of the O(n·C) mean-cosine test of the DToMA quadtree
 // (ALGORITHMS §3.6.2: hS = ‖Σ_i u_i‖² / n² with u_i = x_i / max(‖x_i‖, 1e-8)): the leaves of the tree
-// sum their tokens' unit vectors once, every inner cell adds its children's sums. All of them are
+// sum their tokens' unit vectors once (add_scaled_rows), every inner cell adds its children's sums,
+// each tested as it is added (squared_norm_and_add). All of them are
 // memory-bound streams over one row (ALGORITHMS §5.4), so one SIMD loop each, fp32 throughout (§0.6).
 #pragma once
 
@@ -64,6 +65,31 @@ void add_scaled(float* y, const float* x, float a, index_t n, const float* read_
   for (; i < n; ++i) y[i] = (Start ? 0.0f : y[i]) + a * x[i];
 }
 
+/// y[0, n) += a[0]·x[0]; then += a[1]·x[1]; … over `count` rows, in one pass over y: each step is the
+/// step of add_scaled (vector body and tail alike), so the bits are those of `count` add_scaled calls in
+/// turn. Start: y is taken as +0 instead of being read (as add_scaled's Start). read_next: `next_rows`
+/// rows of n floats the caller reads next, requested into L2 meanwhile (as add_scaled's read_next).
+template <class Arch = simd::default_arch, bool Start = false>
+void add_scaled_rows(float* y, const float* const* x, const float* a, index_t count, index_t n,
+                     const float* read_next = nullptr, index_t next_rows = 0) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  constexpr index_t line = 16;  // floats per 64-byte line
+  index_t i = 0;
+  for (; i + L <= n; i += L) {
+    if (read_next && i % line == 0)
+      for (index_t k = 0; k < next_rows; ++k) simd::prefetch_next<line>(read_next + k * n + i);
+    B s = Start ? B(0.0f) : simd::load<float, Arch>(y + i);
+    for (index_t k = 0; k < count; ++k) s = simd::fma(B(a[k]), simd::load<float, Arch>(x[k] + i), s);
+    simd::store<float, Arch>(y + i, s);
+  }
+  for (; i < n; ++i) {
+    float s = Start ? 0.0f : y[i];
+    for (index_t k = 0; k < count; ++k) s = s + a[k] * x[k][i];  // add_scaled's tail expression
+    y[i] = s;
+  }
+}
+
 /// y[0, n) += x[0, n).
 template <class Arch = simd::default_arch>
 void add_to(float* y, const float* x, index_t n) noexcept {
@@ -77,23 +103,36 @@ void add_to(float* y, const float* x, index_t n) noexcept {
   for (; i < n; ++i) y[i] += x[i];
 }
 
-/// y[0, n) = ((x[0] + x[1]) + x[2]) + … over `count` ≥ 1 rows, left to right — the bits of copying x[0]
-/// and calling add_to with each further row, in one pass over y.
-template <class Arch = simd::default_arch>
-void sum_rows(float* y, const float* const* x, index_t count, index_t n) noexcept {
+/// Returns ‖x‖² with the bits of squared_norm(x, n) and, in the same pass, adds x to y (Copy: y = x).
+/// For a sum that is tested and then folded into another while it is in cache.
+template <class Arch = simd::default_arch, bool Copy = false>
+float squared_norm_and_add(float* y, const float* x, index_t n) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
+  const auto fold = [y, x](index_t i) {
+    const B v = simd::load<float, Arch>(x + i);
+    simd::store<float, Arch>(y + i, Copy ? v : simd::load<float, Arch>(y + i) + v);
+    return v;
+  };
+  B s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);  // squared_norm's (dot's) accumulators, in its order
   index_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const B v0 = fold(i), v1 = fold(i + L), v2 = fold(i + 2 * L), v3 = fold(i + 3 * L);
+    s0 = simd::fma(v0, v0, s0);
+    s1 = simd::fma(v1, v1, s1);
+    s2 = simd::fma(v2, v2, s2);
+    s3 = simd::fma(v3, v3, s3);
+  }
   for (; i + L <= n; i += L) {
-    B s = simd::load<float, Arch>(x[0] + i);
-    for (index_t k = 1; k < count; ++k) s = s + simd::load<float, Arch>(x[k] + i);
-    simd::store<float, Arch>(y + i, s);
+    const B v = fold(i);
+    s0 = simd::fma(v, v, s0);
   }
+  float s = simd::reduce_add<float, Arch>((s0 + s1) + (s2 + s3));
   for (; i < n; ++i) {
-    float s = x[0][i];
-    for (index_t k = 1; k < count; ++k) s += x[k][i];
-    y[i] = s;
+    s += x[i] * x[i];
+    y[i] = Copy ? x[i] : y[i] + x[i];
   }
+  return s;
 }
 
 /// 1 / max(‖x‖, eps) for one contiguous row — the scale that turns x into its unit vector (§3.6.2).
