@@ -293,7 +293,8 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
   // range), and k from 1 to n, on both sides of the streamed selection's bound.
   std::mt19937 rng(5);
   vtr::workspace ws;
-  for (index_t n : {index_t(1), index_t(2), index_t(15), index_t(16), index_t(17), index_t(40), index_t(100), index_t(385), index_t(775)}) {
+  int streamed = 0, ranked = 0;  // the k-smallest sums' two paths, each taken for k ≤ dpc_stream_max_k too
+  for (index_t n : {index_t(1), index_t(2), index_t(15), index_t(16), index_t(17), index_t(40), index_t(100), index_t(213), index_t(385), index_t(775)}) {
     for (int kind = 0; kind < 6; ++kind) {
       std::vector<float> d(static_cast<std::size_t>(n * n));
       std::uniform_int_distribution<int> level(0, kind == 1 ? 3 : 1000);
@@ -312,10 +313,11 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
       float dmax = 0.0f;
       for (float v : d) dmax = std::max(dmax, v);
       const auto jitter = random_vec(static_cast<std::size_t>(n), 3, 0.0f, 0.999f);
-      for (index_t k : {index_t(1), index_t(2), index_t(7), vtr::ops::detail::dpc_stream_max_k,
+      for (index_t k : {index_t(1), index_t(2), index_t(7), index_t(9), index_t(12), index_t(22), vtr::ops::detail::dpc_stream_max_k,
                         vtr::ops::detail::dpc_stream_max_k + 1, n / 10, n - 1, n}) {
         if (k < 1) continue;
         if (k > n) continue;
+        ++(vtr::ops::detail::dpc_streams_k_smallest(n, k) ? streamed : ranked);
         for (const float* jit : {static_cast<const float*>(nullptr), jitter.data()}) {
           CAPTURE(n, kind, k, jit != nullptr);
           std::vector<float> tmp(static_cast<std::size_t>(n)), rho(tmp), gamma(tmp), rho_ref(tmp), gamma_ref(tmp);
@@ -340,6 +342,10 @@ TEST_CASE("dpc_knn's density, score and labels equal the scalar reference bit fo
       }
     }
   }
+  CHECK(streamed > 0);
+  CHECK(ranked > 0);
+  CHECK(vtr::ops::detail::dpc_streams_k_smallest(83, 9));    // SparseVLM's recycling at LLaVA-1.5
+  CHECK_FALSE(vtr::ops::detail::dpc_streams_k_smallest(213, 22));  // … at Qwen2.5-VL
 }
 
 TEST_CASE("make_cluster_plan: sources are the members in ascending order; errors name the problem") {

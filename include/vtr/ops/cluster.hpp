@@ -106,23 +106,35 @@ inline void dpc_labels(const matrix_view<const float>& dist, const index_t* cent
 }  // namespace ref
 
 namespace detail {
-/// Up to this k the k smallest values of a row are kept sorted while the row streams past; above it the
-/// insertions cost more than ranking them by bottom-k (n = 775, k = 78, distances between points in 512
-/// dimensions: 2.4 µs a row by bottomk in rank order on Zen 3, 6.6 µs by nth_element over the values
-/// under a sampled threshold; on Zen 4 binary-search insertion took 11.5 µs; k = 7 at n = 384: 0.7 µs
-/// streamed, 3.0 µs by nth_element).
+/// Up to this k the k smallest values of a row may be kept sorted while the row streams past; above it
+/// the insertions cost more than ranking them by bottom-k (n = 775, k = 78, distances between points in
+/// 512 dimensions: 2.4 µs a row by bottomk in rank order on Zen 3, 6.6 µs by nth_element over the values
+/// under a sampled threshold; on Zen 4 binary-search insertion took 11.5 µs).
 inline constexpr index_t dpc_stream_max_k = 32;
 
+/// Whether k_smallest_square_sum streams the row (else: bottom-k in rank order). A stream costs about one
+/// insertion into the k kept values per new minimum — k·ln(n/k) of them in a row in random order — and
+/// bottom-k a fixed ~0.5 µs plus a pass. Measured on Zen 3, µs a row streamed / by bottom-k (distance
+/// rows of points in 512 dimensions): n = 83, k = 9: 0.13 / 0.50; n = 150, k = 10: 0.57 / 0.67;
+/// n = 2000, k = 8: 1.36 / 1.80; n = 213, k = 12: 0.89 / 0.75; n = 213, k = 22 (SparseVLM's recycling
+/// at Qwen2.5-VL): 1.41 / 0.92; n = 775, k = 16: 1.93 / 1.27. Few insertions (k·ln(n/k) ≤ 28) or
+/// short ones (k ≤ 8) favour the stream.
+inline bool dpc_streams_k_smallest(index_t n, index_t k) noexcept {
+  if (k > dpc_stream_max_k) return false;
+  return k <= 8 || static_cast<double>(k) * std::log(static_cast<double>(n) / static_cast<double>(k)) <= 28.0;
+}
+
 /// Σ v² over the k smallest values v of r[0..n) (1 ≤ k ≤ n), summed in ascending order (upstream sums
-/// topk's ascending output). Only the multiset of the k smallest values matters. For small k, tmp[0..k)
-/// holds the k smallest values seen so far, sorted, and the rest of the row streams past a threshold
-/// (the largest of them; a value equal to it changes nothing), so that most vectors are dismissed by
-/// one comparison. For larger k, bottomk in rank order gives the k smallest in ascending order (equal
-/// values in any order: they add the same). tmp: k floats; rank: k indices (k > dpc_stream_max_k).
+/// topk's ascending output). Only the multiset of the k smallest values matters. Streamed (`stream`, see
+/// dpc_streams_k_smallest): tmp[0..k) holds the k smallest values seen so far, sorted, and the rest of
+/// the row streams past a threshold (the largest of them; a value equal to it changes nothing), so that
+/// most vectors are dismissed by one comparison. Otherwise bottomk in rank order gives the k smallest in
+/// ascending order (equal values in any order: they add the same). tmp: k floats; rank: k indices (when
+/// not streamed).
 template <class Arch>
-float k_smallest_square_sum(const float* r, index_t n, index_t k, float* tmp, index_t* rank, workspace& ws) {
+float k_smallest_square_sum(const float* r, index_t n, index_t k, bool stream, float* tmp, index_t* rank, workspace& ws) {
   float s = 0.0f;
-  if (k > dpc_stream_max_k) {
+  if (!stream) {
     topk_impl<Arch, false>(r, n, k, order::by_rank, rank, ws);
     for (index_t i = 0; i < k; ++i) s += r[rank[i]] * r[rank[i]];
     return s;
@@ -160,9 +172,10 @@ void dpc_density_score(const matrix_view<const float>& dist, index_t k, const fl
                        float* density, float* score, workspace& ws) {
   const index_t n = dist.extent(0);
   workspace::scope sc(ws);
-  index_t* rank = k > dpc_stream_max_k ? ws.take<index_t>(static_cast<std::size_t>(k)) : nullptr;
+  const bool stream = dpc_streams_k_smallest(n, k);
+  index_t* rank = stream ? nullptr : ws.take<index_t>(static_cast<std::size_t>(k));
   for (index_t i = 0; i < n; ++i) {
-    const float s = k_smallest_square_sum<Arch>(dist.row(i), n, k, row_tmp, rank, ws);
+    const float s = k_smallest_square_sum<Arch>(dist.row(i), n, k, stream, row_tmp, rank, ws);
     density[i] = std::exp(-(s / static_cast<float>(k)));
     if (jitter) density[i] += jitter[i] * 1e-6f;
   }
