@@ -70,7 +70,7 @@ TEST_CASE("add_scaled<Start>, add_scaled_rows and squared_norm_and_add: the bits
         auto y = rand_vec(static_cast<std::size_t>(n), 40);
         auto chain = y;
         if (start) {
-          vtr::ops::add_scaled_rows<arch, true>(y.data(), ptrs.data(), scales.data(), count, n, rows[0].data(), 1);
+          vtr::ops::add_scaled_rows<arch, true>(y.data(), ptrs.data(), scales.data(), count, n, rows[0].data(), 1, n);
           vtr::ops::add_scaled<arch, true>(chain.data(), ptrs[0], scales[0], n);
         } else {
           vtr::ops::add_scaled_rows<arch>(y.data(), ptrs.data(), scales.data(), count, n);

@@ -280,6 +280,23 @@ TEST_CASE("dtoma::quadtree: zero tokens have cosine 0 (never merge); reused work
   CHECK(ws.allocations() == allocs);
 }
 
+TEST_CASE("dtoma::quadtree reads tokens through the view's row stride (padded rows give the same plan)") {
+  const index_t F = 2, h = 12, w = 12, C = 16, pad = 5;
+  const auto x = structured_tokens(F, h, w, C, 7);
+  std::vector<float> padded(static_cast<std::size_t>(F * h * w * (C + pad)), std::nanf(""));  // padding never read
+  for (index_t i = 0; i < F * h * w; ++i)
+    std::copy(x.begin() + i * C, x.begin() + (i + 1) * C, padded.begin() + i * (C + pad));
+  dt::quadtree::inputs strided = qt_inputs(x, F, h, w, C);
+  strided.tokens = vtr::matrix_view<const float>(padded.data(), {F * h * w, C}, {C + pad, 1});
+  vtr::workspace ws;
+  dt::quadtree::details want, got;
+  const dt::quadtree q({0.6f, 3});
+  const vtr::plan a = q.plan(qt_inputs(x, F, h, w, C), ws, &want), b = q.plan(strided, ws, &got);
+  CHECK(a.origin == b.origin);
+  CHECK(got.cells == want.cells);
+  CHECK(a.size() < F * h * w);  // some cells merge
+}
+
 TEST_CASE("dtoma::quadtree rejects bad input, naming the argument, and writes nothing") {
   const auto x = rand_vec(2 * 4 * 4 * 8, 1);
   vtr::workspace ws;

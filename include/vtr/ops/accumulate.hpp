@@ -68,17 +68,18 @@ void add_scaled(float* y, const float* x, float a, index_t n, const float* read_
 /// y[0, n) += a[0]·x[0]; then += a[1]·x[1]; … over `count` rows, in one pass over y: each step is the
 /// step of add_scaled (vector body and tail alike), so the bits are those of `count` add_scaled calls in
 /// turn. Start: y is taken as +0 instead of being read (as add_scaled's Start). read_next: `next_rows`
-/// rows of n floats the caller reads next, requested into L2 meanwhile (as add_scaled's read_next).
+/// rows of n floats, `next_stride` floats apart, that the caller reads next, requested into L2 meanwhile
+/// (as add_scaled's read_next).
 template <class Arch = simd::default_arch, bool Start = false>
 void add_scaled_rows(float* y, const float* const* x, const float* a, index_t count, index_t n,
-                     const float* read_next = nullptr, index_t next_rows = 0) noexcept {
+                     const float* read_next = nullptr, index_t next_rows = 0, index_t next_stride = 0) noexcept {
   using B = simd::batch<float, Arch>;
   constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
   constexpr index_t line = 16;  // floats per 64-byte line
   index_t i = 0;
   for (; i + L <= n; i += L) {
     if (read_next && i % line == 0)
-      for (index_t k = 0; k < next_rows; ++k) simd::prefetch_next<line>(read_next + k * n + i);
+      for (index_t k = 0; k < next_rows; ++k) simd::prefetch_next<line>(read_next + k * next_stride + i);
     B s = Start ? B(0.0f) : simd::load<float, Arch>(y + i);
     for (index_t k = 0; k < count; ++k) s = simd::fma(B(a[k]), simd::load<float, Arch>(x[k] + i), s);
     simd::store<float, Arch>(y + i, s);

@@ -216,7 +216,7 @@ class quadtree {
     const index_t h = std::max<index_t>(grid_h, 1), w = std::max<index_t>(grid_w, 1);
     const detail::qt_extent e = p_.max_depth < 0 ? detail::qt_extent{1, 1} : detail::qt_measure(0, h, 0, w, 0, p_.max_depth);
     const index_t slots = detail::qt_slots(w, e.levels);
-    const auto idx = [a](std::size_t n) { return sizeof(index_t) * n + a; };
+    const auto idx = [](std::size_t n) { return sizeof(index_t) * n + workspace::alignment; };
     return sizeof(detail::qt_node) * std::size_t(e.nodes) + a + idx(std::size_t(h * w)) + idx(std::size_t(e.nodes)) +
            idx(std::size_t(h + 1)) + idx(detail::qt_schedule_scratch(e.nodes, h, slots)) +
            sizeof(quadtree_cell) * std::size_t(std::max<index_t>(frames, 1) * h * w) + a +
@@ -343,14 +343,13 @@ class quadtree {
     for (index_t r = 0; r < h; ++r) {
       // Each run of the row's tokens that share a leaf: their norms, then one pass adding them to the
       // leaf's sum (the run is still in L1/L2).
-      const float* row0 = frame.row(r * w);
       for (index_t c = 0; c < w;) {
         const detail::qt_node& leaf = nodes[sch.leaf_of[r * w + c]];
         const index_t run = std::min(leaf.c1 - c, index_t(max_run));
         const float* xs[max_run];
         float scales[max_run];
         for (index_t k = 0; k < run; ++k) {
-          xs[k] = row0 + (c + k) * C;
+          xs[k] = frame.row(r * w + c + k);
           const float sq = ops::squared_norm(xs[k], C);
           if (!std::isfinite(sq))
             return fail("argument 'tokens' ", shape_of(tokens), " has a non-finite value (or a norm that overflows) in row ",
@@ -360,10 +359,12 @@ class quadtree {
         // The rows after the run (the next run's, in memory order) are requested meanwhile, so the memory
         // is not idle during this pass.
         const index_t next = r * w + c + run, ahead = std::min(run, n_f - next);
+        const float* next_row = ahead > 0 ? frame.row(next) : nullptr;
+        const index_t stride = frame.stride(0);
         float* s = sums + leaf.slot * C;
         if (r == leaf.r0 && c == leaf.c0)
-          ops::add_scaled_rows<simd::default_arch, true>(s, xs, scales, run, C, frame.row(next), ahead);
-        else ops::add_scaled_rows(s, xs, scales, run, C, frame.row(next), ahead);
+          ops::add_scaled_rows<simd::default_arch, true>(s, xs, scales, run, C, next_row, ahead, stride);
+        else ops::add_scaled_rows(s, xs, scales, run, C, next_row, ahead, stride);
         c += run;
       }
       for (index_t k = sch.closing_at[r]; k < sch.closing_at[r + 1]; ++k) {
