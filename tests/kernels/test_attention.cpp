@@ -31,6 +31,35 @@ struct qk_tensor {
   }
 };
 
+
+/// One edge case of a logits kernel: q [rows][H][d] and k [keys][H_kv][d] (padded storage) against the
+/// double-precision reference, causal and not, into an output whose rows and heads are padded; the
+/// padding must stay untouched.
+void check_edge_case(index_t rows, index_t H, index_t Hkv, index_t keys, index_t d, unsigned q_seed, unsigned k_seed,
+                     const std::vector<index_t>& pos, vtr::workspace& ws) {
+  qk_tensor q(rows, H, d, q_seed, 1.5f);
+  qk_tensor k(keys, Hkv, d, k_seed);
+  const index_t pitch = keys + 3, head_pitch = rows * pitch + 7;
+  std::vector<float> ob(std::size_t(H * head_pitch), -3.0f);
+  const vtr::tensor_view<float, 3> out(ob.data(), {H, rows, keys}, {head_pitch, pitch, 1});
+  for (bool causal : {true, false}) {
+    INFO("rows " << rows << " H " << H << " Hkv " << Hkv << " d " << d << " keys " << keys << " causal " << causal);
+    const ops::attention_mode mode{causal, false};
+    REQUIRE(ops::try_attention_rows(q.view, k.view, vtr::view_of(pos), mode, out, ws).ok());
+    const auto want = ops::ref::attention_rows(q.view, k.view, pos, mode);
+    for (index_t h = 0; h < H; ++h)
+      for (index_t r = 0; r < rows; ++r)
+        for (index_t j = 0; j < keys; ++j) {
+          const double w = want[std::size_t((h * rows + r) * keys + j)];
+          CHECK(std::abs(double(out(h, r, j)) - w) <= 1e-5 * w + 1e-7);
+        }
+    for (std::size_t i = 0; i < ob.size(); ++i) {  // the padding between rows and heads untouched
+      const index_t within = static_cast<index_t>(i) % head_pitch;
+      if (within >= rows * pitch || within % pitch >= keys) CHECK(ob[i] == -3.0f);
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("attention_rows: matches a double-precision softmax (causal, non-causal, GQA, strided)") {
@@ -41,8 +70,8 @@ TEST_CASE("attention_rows: matches a double-precision softmax (causal, non-causa
   const cfg cfgs[] = {{1, 1, 1, 1, 1},    {1, 4, 4, 8, 7},     {3, 4, 2, 16, 15}, {2, 8, 1, 32, 17},
                       {1, 32, 32, 128, 651}, {5, 6, 3, 64, 577}, {4, 2, 2, 7, 300}, {2, 2, 1, 128, 2880},
                       {40, 8, 2, 128, 300},  // stacks 4 × 40 query rows per kv head: several chunks
-                      // more kv heads than share a 4 KiB span of a key row (1024 / d): several blocks
-                      // of them, each over several key tiles, stacked (GQA) and per head
+                      // few stacked rows over many kv heads, GQA and per head (the few-rows kernel
+                      // walks every head of a key block before the next block)
                       {3, 20, 10, 128, 300}, {2, 6, 6, 256, 200}};
   for (const auto& c : cfgs)
     for (bool causal : {true, false}) {
@@ -97,30 +126,35 @@ TEST_CASE("attention_rows: the packed logits kernel at every edge: partial vecto
   for (const auto& c : cfgs)
     for (index_t keys : {1, 3, 8, 9, 13, 37})
       for (index_t d : {1, 5, 16}) {
-        qk_tensor q(c.rows, c.H, d, static_cast<unsigned>(keys * 7 + d), 1.5f);
-        qk_tensor k(keys, c.Hkv, d, static_cast<unsigned>(keys + 31 * d));
         std::vector<index_t> pos;
         for (index_t r = 0; r < c.rows; ++r) pos.push_back((r * 5 + 2) % keys);
-        const index_t pitch = keys + 3, head_pitch = c.rows * pitch + 7;
-        std::vector<float> ob(std::size_t(c.H * head_pitch), -3.0f);
-        const vtr::tensor_view<float, 3> out(ob.data(), {c.H, c.rows, keys}, {head_pitch, pitch, 1});
-        for (bool causal : {true, false}) {
-          INFO("rows " << c.rows << " H " << c.H << " Hkv " << c.Hkv << " d " << d << " keys " << keys << " causal " << causal);
-          const ops::attention_mode mode{causal, false};
-          REQUIRE(ops::try_attention_rows(q.view, k.view, vtr::view_of(pos), mode, out, ws).ok());
-          const auto want = ops::ref::attention_rows(q.view, k.view, pos, mode);
-          for (index_t h = 0; h < c.H; ++h)
-            for (index_t r = 0; r < c.rows; ++r)
-              for (index_t j = 0; j < keys; ++j) {
-                const double w = want[std::size_t((h * c.rows + r) * keys + j)];
-                CHECK(std::abs(double(out(h, r, j)) - w) <= 1e-5 * w + 1e-7);
-              }
-          for (std::size_t i = 0; i < ob.size(); ++i) {  // the padding between rows and heads untouched
-            const index_t within = static_cast<index_t>(i) % head_pitch;
-            if (within >= c.rows * pitch || within % pitch >= keys) CHECK(ob[i] == -3.0f);
-          }
-        }
+        check_edge_case(c.rows, c.H, c.Hkv, keys, d, static_cast<unsigned>(keys * 7 + d), static_cast<unsigned>(keys + 31 * d), pos, ws);
       }
+}
+
+TEST_CASE("attention_rows: the few-rows kernel at every edge: each chunk of stacked rows, partial key blocks, depth tails") {
+  // Below one vector of stacked rows per kv head (rows × H/H_kv < lanes) the logits come from the
+  // few-rows kernel: register blocks of M = 8, 4, 2, 1 stacked rows × (8 or 16)/M keys, each logit
+  // summed along d in vectors. Every stacked-row count below a vector (so every chunk combination),
+  // stacked as rows, as GQA heads, and over two kv heads; key counts that leave every block width;
+  // depths with and without a partial vector; strided q, k and output.
+  using Arch = vtr::simd::default_arch;
+  const index_t L = static_cast<index_t>(vtr::simd::lanes<float, Arch>);
+  vtr::workspace ws;
+  for (index_t m = 1; m < L; ++m) {
+    struct cfg {
+      index_t rows, H, Hkv;
+    };
+    const cfg cfgs[] = {{m, 1, 1}, {1, m, 1}, {1, 2 * m, 2}};
+    for (const auto& c : cfgs)
+      for (index_t keys : {1, 3, 8, 9, 13, 17, 37})
+        for (index_t d : {index_t(1), index_t(5), L, L + 3, 2 * L + 1}) {
+          std::vector<index_t> pos;
+          for (index_t r = 0; r < c.rows; ++r) pos.push_back(r == 0 ? keys - 1 : (r * 5 + 2) % keys);
+          check_edge_case(c.rows, c.H, c.Hkv, keys, d, static_cast<unsigned>(keys * 5 + d + m),
+                          static_cast<unsigned>(keys + 17 * d + m), pos, ws);
+        }
+  }
 }
 
 TEST_CASE("attention_rows: GQA maps head h to kv head h / (H / H_kv)") {

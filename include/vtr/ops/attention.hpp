@@ -6,17 +6,15 @@
 // in fp32, subtracting the row maximum; masked keys are exactly 0 (§0.6).
 // With at least a vector's worth of query rows per kv head (rater rows; GQA heads stacked), the logits
 // come from vtr's own register-blocked kernel, which reads K in place (below); then one SIMD pass per row
-// does max / exp / normalise while the row is still in cache. With fewer (one row), from Eigen's
-// GEMV/GEMM per head, in key tiles sized so Eigen's packing buffers fit its stack allocation limit (no
-// heap use), and the kv heads in blocks whose slices of a key row span 4 KiB: tile by tile over the
-// whole block, so K is read in runs the prefetchers follow, then the block's softmax.
+// does max / exp / normalise while the row is still in cache. With fewer (one row, a small GQA group), a
+// second kernel vectorises each dot product along d and reads K once, front to back (below), and the
+// softmax passes follow.
 //
 // With the log-sum-exp of each full masked row (`lse[h][r]`, which FlashAttention kernels return), only
 // the requested key columns [col_begin, col_end) need computing: p = exp(z − lse) (§2.1 LSE shortcut).
 #pragma once
 
 #include "../config.hpp"
-#include "../core/eigen.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor_view.hpp"
 #include "../core/workspace.hpp"
@@ -40,9 +38,6 @@ struct attention_mode {
 };
 
 namespace detail {
-
-/// Keys per GEMM tile: Eigen packs d × tile floats of K; keep that ≤ 64 KiB so it stays on the stack.
-inline index_t attention_key_tile(index_t d) noexcept { return std::max<index_t>(16, (index_t(16384) / std::max<index_t>(d, 1)) & ~index_t(15)); }
 
 inline void zero_nonfinite(float* z, index_t n) noexcept {
   for (index_t j = 0; j < n; ++j)
@@ -128,49 +123,6 @@ inline status check_attention(const tensor_view<const float, 3>& q, const tensor
 template <class T, std::size_t R>
 status check_out_alias(const tensor_view<float, 3>& out, const char* name, const tensor_view<T, R>& in) {
   return expect_no_alias("out", out, name, in);
-}
-
-/// Key/value heads whose slices of one key row lie within 4 KiB of each other (`heads_per_span · d` floats).
-/// Their logits are computed key tile by key tile, all of them per tile, so that each tile of K is read
-/// in 4 KiB runs the prefetchers follow instead of one d-float slice every H_kv·d floats; the softmax
-/// passes then run while the block's logits are still in cache.
-inline index_t kv_heads_per_span(index_t d) noexcept { return std::max<index_t>(1, index_t(1024) / std::max<index_t>(d, 1)); }
-
-/// Logits of query head h against kv head g for key columns [j0, j0 + nj), written at column j0 − cb of
-/// out_h (rows × ·).
-inline void head_logits_tile(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k, index_t h, index_t g,
-                             index_t j0, index_t nj, index_t cb, float scale, const matrix_view<float>& out_h) {
-  const index_t rows = q.extent(0), d = q.extent(2);
-  const auto qh = as_eigen(matrix_view<const float>(q.data_handle() + h * q.stride(1), {rows, d}, {q.stride(0), 1}));
-  const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
-  auto oh = as_eigen(matrix_view<float>(out_h.data_handle() + (j0 - cb), {rows, nj}, {out_h.stride(0), 1}));
-  oh.noalias() = scale * (qh * kg.transpose());
-}
-
-/// GQA: the `group` query heads that share kv head g stacked into one matrix (qbuf, [group·rows × d]),
-/// so each tile of K is multiplied once for the whole group (as the bench's GEMM floor does) instead of
-/// once per head. Stack row t·rows + r is q[r][g·group + t]; it lands in out[g·group + t][r], which
-/// needs out's heads contiguous (stride(0) = rows·stride(1)).
-inline void stack_group_queries(const tensor_view<const float, 3>& q, index_t g, index_t group, float* qbuf) {
-  const index_t rows = q.extent(0), d = q.extent(2);
-  for (index_t t = 0; t < group; ++t)
-    for (index_t r = 0; r < rows; ++r)
-      std::copy_n(q.data_handle() + r * q.stride(0) + (g * group + t) * q.stride(1), d, qbuf + (t * rows + r) * d);
-}
-
-/// Logits of kv head g's stacked query heads (qbuf) for key columns [j0, j0 + nj). The stack goes in
-/// chunks of at most one key tile's rows, so Eigen's packing stays on its stack here too.
-inline void group_logits_tile(const float* qbuf, index_t m, const tensor_view<const float, 3>& k, index_t g, index_t j0,
-                              index_t nj, index_t tile, index_t cb, float scale, const tensor_view<float, 3>& out, index_t h0) {
-  const index_t d = k.extent(2);
-  float* const o = out.data_handle() + h0 * out.stride(0);
-  const auto kg = as_eigen(matrix_view<const float>(k.data_handle() + g * k.stride(1) + j0 * k.stride(0), {nj, d}, {k.stride(0), 1}));
-  for (index_t s0 = 0; s0 < m; s0 += tile) {
-    const index_t ns = std::min(tile, m - s0);
-    const auto qs = as_eigen(matrix_view<const float>(qbuf + s0 * d, {ns, d}));
-    auto os = as_eigen(matrix_view<float>(o + s0 * out.stride(1) + (j0 - cb), {ns, nj}, {out.stride(1), 1}));
-    os.noalias() = scale * (qs * kg.transpose());
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -299,6 +251,95 @@ index_t packed_query_floats(index_t m, index_t d) noexcept {
   return (m + L - 1) / L * L * d;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Logits of a few query rows (fewer stacked rows per kv head than a vector: one row, a small GQA group).
+// A GEMM kernel would leave most of its lanes idle here, and Eigen's GEMV per key tile and head read
+// K's rows in d-float slices a kv-head stride apart. This kernel vectorises each dot product along d:
+// a register block holds N accumulators (M stacked rows × N/M keys), each the lane-wise partial sums
+// of one logit, and one transposing horizontal add per `lanes` of them (simd::reduce_add_each) gives
+// the logits. K is read in memory order: N keys at a time, each kv head in turn, so the N key rows are
+// read front to back in step, streams the prefetchers follow, and a head's N slices stay in L1 while
+// every chunk of its stacked rows uses them.
+
+/// Accumulators per register block: 8 on the 16-register levels (8 + up to 4 query vectors + 1 of K),
+/// one register's lanes on AVX-512 (16 + up to 8 + 1 of its 32).
+template <class Arch>
+inline constexpr index_t few_rows_accumulators = std::max<index_t>(8, static_cast<index_t>(simd::lanes<float, Arch>));
+
+/// Stacked rows qr[0, M) against the keys [0, width) of a block of N/M keys starting at k0 (key c at
+/// k0 + c·key_stride; missing keys of a partial block repeat the last and are not stored), scaled,
+/// written to dst[i][col, col + width). The last partial vector of d is read with zero fill.
+template <class Arch, int M>
+void few_rows_block(const float* const* qr, const float* k0, index_t key_stride, index_t d, float scale, float* const* dst,
+                    index_t col, index_t width) noexcept {
+  using B = simd::batch<float, Arch>;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>), N = few_rows_accumulators<Arch>, C = N / M;
+  const float* kp[C];
+  for (index_t c = 0; c < C; ++c) kp[c] = k0 + std::min(c, width - 1) * key_stride;
+  B acc[N];
+  VTR_UNROLL for (int a = 0; a < N; ++a) acc[a] = B(0.0f);
+  const index_t d_full = d - d % L;
+  for (index_t t = 0; t < d_full; t += L) {
+    B qv[M];
+    VTR_UNROLL for (int i = 0; i < M; ++i) qv[i] = simd::load<float, Arch>(qr[i] + t);
+    VTR_UNROLL for (int c = 0; c < C; ++c) {
+      const B kv = simd::load<float, Arch>(kp[c] + t);
+      VTR_UNROLL for (int i = 0; i < M; ++i) acc[i * C + c] = simd::fma(qv[i], kv, acc[i * C + c]);
+    }
+  }
+  if (d_full < d) {
+    const auto tail = static_cast<std::size_t>(d - d_full);
+    B qv[M];
+    VTR_UNROLL for (int i = 0; i < M; ++i) qv[i] = simd::load_partial<Arch>(qr[i] + d_full, tail, 0.0f);
+    VTR_UNROLL for (int c = 0; c < C; ++c) {
+      const B kv = simd::load_partial<Arch>(kp[c] + d_full, tail, 0.0f);
+      VTR_UNROLL for (int i = 0; i < M; ++i) acc[i * C + c] = simd::fma(qv[i], kv, acc[i * C + c]);
+    }
+  }
+  const B sv(scale);
+  if (M == 1 && width == C) {  // one row's N logits: whole-vector stores
+    VTR_UNROLL for (int a = 0; a < N; a += L) simd::store<float, Arch>(dst[0] + col + a, simd::reduce_add_each<Arch>(acc + a) * sv);
+    return;
+  }
+  alignas(64) float z[N];
+  VTR_UNROLL for (int a = 0; a < N; a += L) simd::store<float, Arch>(z + a, simd::reduce_add_each<Arch>(acc + a) * sv);
+  for (int i = 0; i < M; ++i)
+    for (index_t c = 0; c < width; ++c) dst[i][col + c] = z[i * C + c];
+}
+
+/// Logits of the m = group·rows stacked rows of every kv head (qr, dst: m pointers per head, head-major)
+/// for key columns [cb, je), written at column j − cb. Each head's rows go in chunks of M = 8, 4, 2, 1
+/// (largest first; m < lanes, so at most one of each).
+template <class Arch>
+void few_rows_logits(const float* const* qr, float* const* dst, index_t m, const tensor_view<const float, 3>& k, index_t cb,
+                     index_t je, float scale) noexcept {
+  constexpr index_t N = few_rows_accumulators<Arch>;
+  const index_t Hkv = k.extent(1), d = k.extent(2), ks = k.stride(0);
+  for (index_t j0 = cb; j0 < je; j0 += N) {
+    const index_t nj = std::min(N, je - j0);
+    for (index_t g = 0; g < Hkv; ++g) {
+      const float* const k0 = k.data_handle() + j0 * ks + g * k.stride(1);
+      for (index_t s0 = 0; s0 < m;) {
+        const index_t left = m - s0;
+        const index_t M = left >= 8 && N >= 16 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1, C = N / M;
+        const float* const* q_s = qr + g * m + s0;
+        float* const* d_s = dst + g * m + s0;
+        for (index_t c0 = 0; c0 < nj; c0 += C) {
+          const index_t w = std::min(C, nj - c0), col = j0 - cb + c0;
+          const float* const kc = k0 + c0 * ks;
+          if constexpr (N >= 16) {
+            if (M == 8) { few_rows_block<Arch, 8>(q_s, kc, ks, d, scale, d_s, col, w); continue; }
+          }
+          if (M == 4) few_rows_block<Arch, 4>(q_s, kc, ks, d, scale, d_s, col, w);
+          else if (M == 2) few_rows_block<Arch, 2>(q_s, kc, ks, d, scale, d_s, col, w);
+          else few_rows_block<Arch, 1>(q_s, kc, ks, d, scale, d_s, col, w);
+        }
+        s0 += M;
+      }
+    }
+  }
+}
+
 template <class Arch>
 void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<const float, 3>& k,
                     const vector_view<const index_t>& row_positions, const attention_mode& mode,
@@ -342,28 +383,21 @@ void attention_impl(const tensor_view<const float, 3>& q, const tensor_view<cons
     }
     return;
   }
-  // Fewer stacked rows than a vector (one row, a small GQA group): Eigen's GEMV/GEMM per key tile.
+  // Fewer stacked rows than a vector: the few-rows kernel over all keys any row sees, then the softmax.
+  // Stacked row s = t·rows + r of kv head g is query head g·group + t, row r.
   index_t max_vis = cb;
   for (index_t r = 0; r < rows; ++r) max_vis = std::max(max_vis, vis_end(r));
-  const index_t tile = attention_key_tile(d), span = kv_heads_per_span(d);
-  const bool stacked = group > 1 && out.stride(0) == rows * out.stride(1);
-  float* const qbuf = stacked ? ws.take<float>(static_cast<std::size_t>(std::min(span, Hkv) * m * d)) : nullptr;
-  auto out_head = [&](index_t h) { return matrix_view<float>(out.data_handle() + h * out.stride(0), {rows, ncols}, {out.stride(1), 1}); };
-  for (index_t g0 = 0; g0 < Hkv; g0 += span) {
-    const index_t g1 = std::min(Hkv, g0 + span);
-    if (stacked)
-      for (index_t g = g0; g < g1; ++g) stack_group_queries(q, g, group, qbuf + (g - g0) * m * d);
-    for (index_t j0 = cb; j0 < max_vis; j0 += tile) {
-      const index_t nj = std::min(tile, max_vis - j0);
-      for (index_t g = g0; g < g1; ++g) {
-        if (stacked) group_logits_tile(qbuf + (g - g0) * m * d, m, k, g, j0, nj, tile, cb, scale, out, g * group);
-        else
-          for (index_t h = g * group; h < (g + 1) * group; ++h) head_logits_tile(q, k, h, g, j0, nj, cb, scale, out_head(h));
-      }
+  const float** const qr = ws.take<const float*>(static_cast<std::size_t>(Hkv * m));
+  float** const dst = ws.take<float*>(static_cast<std::size_t>(Hkv * m));
+  for (index_t h = 0; h < H; ++h)
+    for (index_t r = 0; r < rows; ++r) {
+      const index_t s = (h / group) * m + (h % group) * rows + r;
+      qr[s] = q.data_handle() + r * q.stride(0) + h * q.stride(1);
+      dst[s] = out.data_handle() + h * out.stride(0) + r * out.stride(1);
     }
-    for (index_t h = g0 * group; h < g1 * group; ++h)
-      for (index_t r = 0; r < rows; ++r) finish_row(h, r);
-  }
+  few_rows_logits<Arch>(qr, dst, m, k, cb, max_vis, scale);
+  for (index_t h = 0; h < H; ++h)
+    for (index_t r = 0; r < rows; ++r) finish_row(h, r);
 }
 
 }  // namespace detail

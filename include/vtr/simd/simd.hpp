@@ -451,6 +451,14 @@ T reduce_add(const batch<T, Arch>& b) noexcept {
 #endif
 }
 
+/// Lane i of the result is the sum of rows[i]'s lanes, for i < lanes: a horizontal add of `lanes`
+/// registers at once, transposing as it adds (xsimd's haddp), for kernels that hold one dot product's
+/// lane-wise partial sums per register.
+template <class Arch>
+batch<float, Arch> reduce_add_each(const batch<float, Arch>* rows) noexcept {
+  return xsimd::haddp(rows);
+}
+
 namespace detail {
 /// Whether reduce_extreme_in_registers covers batch<float, Arch> in this translation unit.
 template <class Arch>
