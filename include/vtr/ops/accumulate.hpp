@@ -62,7 +62,12 @@ void add_scaled(float* y, const float* x, float a, index_t n, const float* read_
     simd::store<float, Arch>(y + i + L, simd::fma(va, simd::load<float, Arch>(x + i + L), acc(i + L)));
   }
   for (; i + L <= n; i += L) simd::store<float, Arch>(y + i, simd::fma(va, simd::load<float, Arch>(x + i), acc(i)));
-  for (; i < n; ++i) y[i] = (Start ? 0.0f : y[i]) + a * x[i];
+  if (i < n) {  // the last partial vector takes the same fma: its bits cannot depend on how a compiler
+                // contracts or vectorises a scalar tail
+    const auto tail = static_cast<std::size_t>(n - i);
+    const B yt = Start ? B(0.0f) : simd::load_partial<Arch>(y + i, tail, 0.0f);
+    simd::store_partial<Arch>(y + i, simd::fma(va, simd::load_partial<Arch>(x + i, tail, 0.0f), yt), tail);
+  }
 }
 
 /// y[0, n) += a[0]·x[0]; then += a[1]·x[1]; … over `count` rows, in one pass over y: each step is the
@@ -84,10 +89,12 @@ void add_scaled_rows(float* y, const float* const* x, const float* a, index_t co
     for (index_t k = 0; k < count; ++k) s = simd::fma(B(a[k]), simd::load<float, Arch>(x[k] + i), s);
     simd::store<float, Arch>(y + i, s);
   }
-  for (; i < n; ++i) {
-    float s = Start ? 0.0f : y[i];
-    for (index_t k = 0; k < count; ++k) s = s + a[k] * x[k][i];  // add_scaled's tail expression
-    y[i] = s;
+  if (i < n) {  // add_scaled's partial vector step (a scalar tail here was vectorised over the rows by
+                // GCC from 8 rows on, its products rounded apart from their sums: other bits)
+    const auto tail = static_cast<std::size_t>(n - i);
+    B s = Start ? B(0.0f) : simd::load_partial<Arch>(y + i, tail, 0.0f);
+    for (index_t k = 0; k < count; ++k) s = simd::fma(B(a[k]), simd::load_partial<Arch>(x[k] + i, tail, 0.0f), s);
+    simd::store_partial<Arch>(y + i, s, tail);
   }
 }
 

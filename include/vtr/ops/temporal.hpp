@@ -175,10 +175,22 @@ status try_temporal_mean_rows(tensor_view<const float, 3> seg, vector_view<const
   for (index_t i = 0; i < pos.extent(0); ++i)
     if (pos(i) < 0 || pos(i) >= n)
       return fail("argument 'pos'[", i, "] = ", pos(i), " is out of range for 'seg' of shape ", shape_of(seg));
+  // Each position's W rows are summed in one pass over its output row (add_scaled_rows: the bits of
+  // adding them one after another to a zeroed row), up to 16 frames at a time, then divided while the
+  // row is in L1: the row is written twice instead of W + 2 times. (Requesting the next position's rows
+  // meanwhile made it slower: the W rows read in step are streams the hardware prefetchers follow.)
+  constexpr index_t chunk = 16;
+  const float* rows[chunk];
+  float ones[chunk];
+  std::fill(ones, ones + chunk, 1.0f);
   for (index_t i = 0; i < pos.extent(0); ++i) {
     float* o = out.row(i);
-    std::fill(o, o + c, 0.0f);
-    for (index_t t = 0; t < w; ++t) add_scaled<Arch>(o, detail::row3(seg, t, pos(i)), 1.0f, c);
+    for (index_t t0 = 0; t0 < w; t0 += chunk) {
+      const index_t nt = std::min(chunk, w - t0);
+      for (index_t t = 0; t < nt; ++t) rows[t] = detail::row3(seg, t0 + t, pos(i));
+      if (t0 == 0) add_scaled_rows<Arch, true>(o, rows, ones, nt, c);
+      else add_scaled_rows<Arch>(o, rows, ones, nt, c);
+    }
     detail::divide_in_place<Arch>(o, static_cast<float>(w), c);
   }
   return {};
