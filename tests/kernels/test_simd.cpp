@@ -43,6 +43,27 @@ TEST_CASE("simd: load_partial reads n lanes and fills the rest; store_partial wr
   }
 }
 
+TEST_CASE("simd: reduce_add_each puts the sum of register i in lane i") {
+  // Lane j of register i holds 2^i·(j + 1) + 1000·i: small integers, so every sum is exact in any order
+  // and each register's sum is distinct. (xsimd 8's AVX-512 haddp put register 4's sum in lane 2.)
+  using Arch = simd::default_arch;
+  using B = simd::batch<float, Arch>;
+  constexpr std::size_t L = simd::lanes<float, Arch>;
+  INFO("on " << simd::arch_name<Arch>());
+  B rows[L];
+  for (std::size_t i = 0; i < L; ++i) {
+    alignas(64) float v[L];
+    for (std::size_t j = 0; j < L; ++j) v[j] = float((1u << i) * (j + 1) + 1000 * i);
+    rows[i] = B::load_aligned(v);
+  }
+  alignas(64) float got[L];
+  simd::reduce_add_each<Arch>(rows).store_aligned(got);
+  for (std::size_t i = 0; i < L; ++i) {
+    CAPTURE(i);
+    CHECK(got[i] == float((1u << i) * (L * (L + 1) / 2) + 1000 * i * L));
+  }
+}
+
 TEST_CASE("simd: store_columns4 writes lane i of register c to row i, column c, and nothing else") {
   using Arch = simd::default_arch;
   using B = simd::batch<float, Arch>;

@@ -451,12 +451,48 @@ T reduce_add(const batch<T, Arch>& b) noexcept {
 #endif
 }
 
+namespace detail {
+#if defined(VTR_SIMD_X86) && defined(__AVX__)
+/// Lane i = the sum of v[i]'s 8 lanes: hadd pairs, then pairs of pairs, then the two 128-bit halves.
+VTR_ALWAYS_INLINE __m256 reduce_add_each8(const __m256* v) noexcept {
+  const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+  // u0's low half holds the partial sums of rows 0-3 over their low 4 lanes, its high half over their
+  // high 4 lanes; u1 likewise for rows 4-7.
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+#endif
+}  // namespace detail
+
 /// Lane i of the result is the sum of rows[i]'s lanes, for i < lanes: a horizontal add of `lanes`
-/// registers at once, transposing as it adds (xsimd's haddp), for kernels that hold one dot product's
-/// lane-wise partial sums per register.
+/// registers at once, transposing as it adds, for kernels that hold one dot product's lane-wise partial
+/// sums per register. (Not xsimd 8's haddp: its AVX-512 form returns the sums in another lane order.)
 template <class Arch>
 batch<float, Arch> reduce_add_each(const batch<float, Arch>* rows) noexcept {
-  return xsimd::haddp(rows);
+  constexpr std::size_t L = batch<float, Arch>::size;
+#if defined(VTR_SIMD_X86) && defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    __m256 h[16];  // each row's two 256-bit halves added: the same sum over 8 lanes
+    for (int i = 0; i < 16; ++i)
+      h[i] = _mm256_add_ps(_mm512_castps512_ps256(rows[i]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(rows[i]), 1)));
+    const __m256 lo = detail::reduce_add_each8(h), hi = detail::reduce_add_each8(h + 8);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+  }
+#endif
+#if defined(VTR_SIMD_X86) && defined(__AVX__)
+  if constexpr (L == 8 && std::is_base_of_v<xsimd::avx, Arch>) {
+    const __m256 v[8] = {rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7]};
+    return detail::reduce_add_each8(v);
+  }
+#endif
+#if defined(VTR_SIMD_X86) && defined(__SSE3__)
+  if constexpr (L == 4 && std::is_base_of_v<xsimd::sse3, Arch>)
+    return _mm_hadd_ps(_mm_hadd_ps(rows[0], rows[1]), _mm_hadd_ps(rows[2], rows[3]));
+#endif
+  alignas(64) float sums[L];
+  for (std::size_t i = 0; i < L; ++i) sums[i] = reduce_add(rows[i]);
+  return batch<float, Arch>::load_aligned(sums);
 }
 
 namespace detail {
