@@ -342,7 +342,8 @@ status try_tome_bipartite(const matrix_view<const float>& metric, index_t r, boo
     // a NaN/inf (or overflowing) metric row, which has no meaningful matching.
     const float n2 = squared_norm<Arch>(metric.row(i), c);
     if (!std::isfinite(n2)) return detail::non_finite_row_error("metric", metric, i);
-    detail::divide_row<Arch>(metric.row(i), std::max(std::sqrt(n2), normalize_eps), nv.row(i), c);
+    detail::divide_row<Arch>(metric.row(i), std::max(std::sqrt(n2), normalize_eps), nv.row(i), c,
+                             i + 1 < n ? metric.row(i + 1) : nullptr);  // as l2_normalize_rows: next row to L2
   }
   const matrix_view<const float> av(nm, {na, c}, {2 * c, 1}), bv(nm + c, {nb, c}, {2 * c, 1});
   float* s = ws.take<float>(static_cast<std::size_t>(na * nb));

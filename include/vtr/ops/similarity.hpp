@@ -267,10 +267,13 @@ status try_l2_normalize_rows(const matrix_view<const float>& x, float eps, const
   const index_t c = x.extent(1);
   const bool stream = out.data_handle() != x.data_handle() &&
                       static_cast<std::size_t>(x.extent(0)) * static_cast<std::size_t>(c) * sizeof(float) >= simd::streaming_store_bytes;
+  // The next row is requested while this one is divided: the norm pass then reads it from L2, not from
+  // L3 or memory (576×4096, cache-resident: 1.64× memcpy without the requests, 1.13× with them).
   for (index_t i = 0; i < x.extent(0); ++i) {
     const float d = std::max(std::sqrt(squared_norm<Arch>(x.row(i), c)), eps);
-    if (stream) detail::divide_row<Arch, true>(x.row(i), d, out.row(i), c, i + 1 < x.extent(0) ? x.row(i + 1) : nullptr);
-    else detail::divide_row<Arch>(x.row(i), d, out.row(i), c);
+    const float* next = i + 1 < x.extent(0) ? x.row(i + 1) : nullptr;
+    if (stream) detail::divide_row<Arch, true>(x.row(i), d, out.row(i), c, next);
+    else detail::divide_row<Arch>(x.row(i), d, out.row(i), c, next);
   }
   if (stream) simd::stream_fence();
   return {};
