@@ -46,6 +46,51 @@ TEST_CASE("frame_means matches the scalar reference at SIMD tails") {
   }
 }
 
+TEST_CASE("frame_means' row norms are squared_norm's bits and leave the means as they were") {
+  for (index_t c : sizes) {
+    CAPTURE(c);
+    video x(3, 5, c, 12);
+    std::vector<float> plain(static_cast<std::size_t>(3 * c)), with(plain.size()), norms(15, -1.0f);
+    vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(plain.data(), {3, c}));
+    vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(with.data(), {3, c}), vtr::matrix_view<float>(norms.data(), {3, 5}));
+    for (std::size_t i = 0; i < plain.size(); ++i) CHECK(with[i] == plain[i]);
+    for (index_t t = 0; t < 3; ++t)
+      for (index_t l = 0; l < 5; ++l) CHECK(norms[static_cast<std::size_t>(t * 5 + l)] == vtr::ops::squared_norm(&x.v(t, l, 0), c));
+  }
+}
+
+TEST_CASE("the static test on given squared norms has the bits of its own norm pass") {
+  vtr::workspace ws;
+  for (index_t c : sizes)
+    for (index_t w : {1, 2, 5}) {
+      CAPTURE(c, w);
+      video x(w, 6, c, static_cast<unsigned>(7 * c + w));
+      for (index_t t = 1; t < w; ++t)  // positions 0 and 2 nearly static
+        for (index_t k = 0; k < c; ++k) {
+          x.v(t, 0, k) = x.v(0, 0, k) + 0.05f * x.v(t, 0, k);
+          x.v(t, 2, k) = 3.0f * x.v(0, 2, k);
+        }
+      for (index_t k = 0; k < c; ++k) x.v(0, 4, k) = 0.0f;  // a zero row: the eps clamp
+      // squared norms in a padded [W][6] block, as frame_means' row_norms2 gives them
+      std::vector<float> n2(static_cast<std::size_t>(w * 8), -1.0f), means(static_cast<std::size_t>(w * c));
+      vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(means.data(), {w, c}), vtr::matrix_view<float>(n2.data(), {w, 6}, {8, 1}));
+      const vtr::matrix_view<const float> nv(n2.data(), {w, 6}, {8, 1});
+      std::vector<float> own(6), given(6);
+      std::vector<std::uint8_t> m_own(6), m_given(6);
+      auto a = vtr::ops::try_static_mask(x.c(), 0.5f, vtr::view_of(m_own), ws, vtr::view_of(own));
+      auto b = vtr::ops::try_static_mask(x.c(), 0.5f, vtr::view_of(m_given), ws, vtr::view_of(given), nv);
+      REQUIRE(a.ok());
+      REQUIRE(b.ok());
+      CHECK(a.value() == b.value());
+      for (std::size_t i = 0; i < 6; ++i) {
+        CHECK(m_own[i] == m_given[i]);
+        if (w >= 2) CHECK(own[i] == given[i]);
+        else CHECK((std::isnan(own[i]) && std::isnan(given[i])));
+      }
+      if (w >= 2) CHECK(m_given[2] == 1);
+    }
+}
+
 TEST_CASE("temporal_similarity (sum of unit vectors) equals the pairwise mean cosine") {
   vtr::workspace ws;
   for (index_t c : sizes)
@@ -141,4 +186,19 @@ TEST_CASE("temporal kernels reject bad arguments and name them") {
   auto r = vtr::ops::try_static_mask(x.c(), std::nanf(""), vtr::view_of(mask), ws);
   REQUIRE_FALSE(r.ok());
   CHECK(contains(r.error().message(), "'tau'"));
+  // Optional norm views of the wrong shape are named; nothing is written on error.
+  std::vector<float> means(8, 7.0f), n2(5, 7.0f);
+  s = vtr::ops::try_frame_means(x.c(), vtr::matrix_view<float>(means.data(), {2, 4}), vtr::matrix_view<float>(n2.data(), {1, 5}));
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'row_norms2'"));
+  CHECK(means == std::vector<float>(8, 7.0f));
+  CHECK(n2 == std::vector<float>(5, 7.0f));
+  std::vector<float> sim3(3, 7.0f);
+  s = vtr::ops::try_temporal_similarity(x.c(), vtr::view_of(sim3), ws, vtr::matrix_view<const float>(n2.data(), {3, 1}));
+  REQUIRE_FALSE(s.ok());
+  CHECK(contains(s.message(), "'sq_norms'"));
+  CHECK(sim3 == std::vector<float>(3, 7.0f));
+  r = vtr::ops::try_static_mask(x.c(), 0.5f, vtr::view_of(mask), ws, {}, vtr::matrix_view<const float>(n2.data(), {2, 2}));
+  REQUIRE_FALSE(r.ok());
+  CHECK(contains(r.error().message(), "'sq_norms'"));
 }

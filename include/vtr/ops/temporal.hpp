@@ -62,25 +62,37 @@ inline status check_video(const char* name, const tensor_view<const float, 3>& x
 // Frame means (§3.5.2 step 1).
 
 /// out[t] = (Σ_l x[t][l]) / n_f. x: [F][n_f][C] with n_f ≥ 1; out: [F][C], not overlapping x. A sum then a
-/// division, as torch's mean does.
+/// division, as torch's mean does. row_norms2, when not empty ([F][n_f]), receives ‖x[t][l]‖² of every
+/// token with the bits of squared_norm, taken in the same pass: what the static test (temporal_similarity's
+/// sq_norms) would otherwise read the video again for.
 template <class Arch = simd::default_arch>
-status try_frame_means(tensor_view<const float, 3> x, matrix_view<float> out) {
+status try_frame_means(tensor_view<const float, 3> x, matrix_view<float> out, matrix_view<float> row_norms2 = {}) {
   VTR_TRY(detail::check_video("x", x));
   VTR_TRY(expect_shape("out", out, {x.extent(0), x.extent(2)}));
   VTR_TRY(expect_no_alias("out", out, "x", x));
+  const bool norms = !row_norms2.empty();
+  if (norms) {
+    VTR_TRY(expect_shape("row_norms2", row_norms2, {x.extent(0), x.extent(1)}));
+    VTR_TRY(expect_no_alias("row_norms2", row_norms2, "x", x));
+    VTR_TRY(expect_no_alias("row_norms2", row_norms2, "out", out));
+  }
   const index_t f = x.extent(0), n = x.extent(1), c = x.extent(2);
   if (f > 0 && n == 0) return fail("argument 'x' has shape ", shape_of(x), ": a frame mean needs at least one token per frame");
   for (index_t t = 0; t < f; ++t) {
     float* o = out.row(t);
     std::fill(o, o + c, 0.0f);
-    for (index_t l = 0; l < n; ++l) add_scaled<Arch>(o, detail::row3(x, t, l), 1.0f, c);  // a = 1: exact, a plain sum
+    // a = 1 is exact, a plain sum; squared_norm_and_add adds with the same bits.
+    for (index_t l = 0; l < n; ++l) {
+      if (norms) row_norms2(t, l) = squared_norm_and_add<Arch>(o, detail::row3(x, t, l), c);
+      else add_scaled<Arch>(o, detail::row3(x, t, l), 1.0f, c);
+    }
     detail::divide_in_place<Arch>(o, static_cast<float>(n), c);
   }
   return {};
 }
 template <class Arch = simd::default_arch>
-void frame_means(tensor_view<const float, 3> x, matrix_view<float> out) {
-  raise_if_error(try_frame_means<Arch>(x, out));
+void frame_means(tensor_view<const float, 3> x, matrix_view<float> out, matrix_view<float> row_norms2 = {}) {
+  raise_if_error(try_frame_means<Arch>(x, out, row_norms2));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -96,11 +108,20 @@ inline std::size_t temporal_similarity_workspace_bytes(index_t c) noexcept {
 /// W = 1 writes NaN (the reference's 0/0; static_mask turns it into "dynamic"). A zero vector's unit vector
 /// is 0 (cosine 0 with everything), yet W is still subtracted in full, exactly as the reference subtracts 1
 /// per frame (pv-pllava.py:784): identical frames plus one zero frame give (W−1)²−W over W(W−1), not 1.
+/// sq_norms, when not empty ([W][n_f]): the squared norms of seg's rows as squared_norm gives them (e.g.
+/// from frame_means' row_norms2), used instead of a norm pass over each row; the result is the same bits.
 template <class Arch = simd::default_arch>
-status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<float> sim, workspace& ws) {
+status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<float> sim, workspace& ws,
+                               matrix_view<const float> sq_norms = {}) {
   VTR_TRY(detail::check_video("seg", seg));
   VTR_TRY(expect_shape("sim", sim, {seg.extent(1)}));
   VTR_TRY(expect_no_alias("sim", sim, "seg", seg));
+  const bool given = !sq_norms.empty();
+  if (given) {
+    VTR_TRY(validate_view("sq_norms", sq_norms));
+    VTR_TRY(expect_shape("sq_norms", sq_norms, {seg.extent(0), seg.extent(1)}));
+    VTR_TRY(expect_no_alias("sim", sim, "sq_norms", sq_norms));
+  }
   const index_t w = seg.extent(0), n = seg.extent(1), c = seg.extent(2);
   if (w == 0) return fail("argument 'seg' has shape ", shape_of(seg), ": a segment needs at least one frame");
   workspace::scope sc(ws);
@@ -116,7 +137,7 @@ status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<floa
       // n̂ as x·(1/d), one reciprocal per row: the sum-of-vectors form already sums in another order
       // than the reference's pairwise einsum, so a per-element division would buy no bit parity, and it
       // cost more than reading the segment (static_mask 2.5× its read floor).
-      const float d = std::max(std::sqrt(squared_norm<Arch>(r, c)), normalize_eps);
+      const float d = std::max(std::sqrt(given ? sq_norms(t, l) : squared_norm<Arch>(r, c)), normalize_eps);
       // The next row (next frame, or the next position's first) is requested meanwhile: this pass
       // reads r from L1, and the rows lie a frame apart, where no prefetcher guesses them.
       const float* next = t + 1 < w ? detail::row3(seg, t + 1, l) : l + 1 < n ? detail::row3(seg, 0, l + 1) : nullptr;
@@ -127,16 +148,17 @@ status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<floa
   return {};
 }
 template <class Arch = simd::default_arch>
-void temporal_similarity(tensor_view<const float, 3> seg, vector_view<float> sim, workspace& ws) {
-  raise_if_error(try_temporal_similarity<Arch>(seg, sim, ws));
+void temporal_similarity(tensor_view<const float, 3> seg, vector_view<float> sim, workspace& ws,
+                         matrix_view<const float> sq_norms = {}) {
+  raise_if_error(try_temporal_similarity<Arch>(seg, sim, ws, sq_norms));
 }
 
 /// mask[l] = 1 when sim[l] > tau (strict), else 0; a one-frame segment is all dynamic (§2.9 W = 1 rule,
 /// whatever tau). Returns the number of static positions. seg: [W][n_f][C]; mask: [n_f]; `sim`, when not
-/// empty ([n_f]), receives the similarities.
+/// empty ([n_f]), receives the similarities; `sq_norms` as temporal_similarity's.
 template <class Arch = simd::default_arch>
 result<index_t> try_static_mask(tensor_view<const float, 3> seg, float tau, vector_view<std::uint8_t> mask, workspace& ws,
-                                vector_view<float> sim = {}) {
+                                vector_view<float> sim = {}, matrix_view<const float> sq_norms = {}) {
   VTR_TRY(detail::check_video("seg", seg));
   if (std::isnan(tau)) return fail("argument 'tau' is NaN");
   VTR_TRY(expect_shape("mask", mask, {seg.extent(1)}));
@@ -149,7 +171,7 @@ result<index_t> try_static_mask(tensor_view<const float, 3> seg, float tau, vect
   workspace::scope sc(ws);
   vector_view<float> s = sim;
   if (s.extent(0) == 0) s = vector_view<float>(ws.take<float>(static_cast<std::size_t>(std::max<index_t>(n, 1))), {n});
-  VTR_TRY(try_temporal_similarity<Arch>(seg, s, ws));
+  VTR_TRY(try_temporal_similarity<Arch>(seg, s, ws, sq_norms));
   index_t count = 0;
   for (index_t l = 0; l < n; ++l) {
     const bool st = seg.extent(0) >= 2 && s(l) > tau;  // NaN compares false as well

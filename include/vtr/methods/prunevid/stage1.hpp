@@ -159,6 +159,8 @@ class stage1 {
     // Labels and centres of all merged groups (each input position appears in at most one group).
     index_t* labels = ws.take<index_t>(uF * unf);
     index_t* centres = ws.take<index_t>(uF * unf);
+    // ‖x[f][l]‖² of every token, from the frame-mean pass: the static test then reads each row once.
+    float* norms2 = ws.take<float>(uF * unf);
     // DPC results of the serial path / of worker slot 0, and of the other slots of a parallel executor
     // (empty, so nothing allocated, when serial).
     ops::dpc_result dr0;
@@ -195,7 +197,7 @@ class stage1 {
       // as the whole-video kernel); the first non-finite mean is the lowest failing frame.
       auto frame_mean = [&](index_t f, index_t, workspace&) -> status {
         const tensor_view<const float, 3> one(x.data_handle() + f * x.stride(0), {1, nf, C}, x.strides());
-        VTR_TRY(ops::try_frame_means<Arch>(one, mv.subrows(f, 1)));
+        VTR_TRY(ops::try_frame_means<Arch>(one, mv.subrows(f, 1), matrix_view<float>(norms2 + f * nf, {1, nf})));
         return check_mean_finite(x, mv, f);
       };
       VTR_TRY(vtr::detail::run_items(exec, F, ws, frame_mean));
@@ -221,7 +223,8 @@ class stage1 {
 
     // Step 2 per segment (independent items: an executor may run them concurrently): the static mask.
     auto static_mask = [&](index_t s, index_t, workspace& w) -> status {
-      auto ns_r = ops::try_static_mask<Arch>(segment(s), p_.tau, vector_view<std::uint8_t>(mask + s * nf, {nf}), w);
+      const matrix_view<const float> seg_norms2(norms2 + seg_first[s] * nf, {seg_w[s], nf});
+      auto ns_r = ops::try_static_mask<Arch>(segment(s), p_.tau, vector_view<std::uint8_t>(mask + s * nf, {nf}), w, {}, seg_norms2);
       if (!ns_r) return ns_r.error();
       seg_static[s] = ns_r.value();
       return {};
