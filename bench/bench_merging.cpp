@@ -108,8 +108,9 @@ void distances(benchmark::State& state, index_t n, index_t d, ops::distance_form
   const auto x = feats(n, d, 6);
   std::vector<float> out(std::size_t(n * n));
   const vtr::matrix_view<float> ov(out.data(), {n, n});
+  vtr::workspace ws(ops::pairwise_distances_workspace_bytes(n, d));
   for (auto _ : state) {
-    ops::pairwise_distances(view(*x, n, d), ov, 1.0f, form);
+    ops::pairwise_distances(view(*x, n, d), ov, 1.0f, ws, form);
     benchmark::DoNotOptimize(out.data());
   }
 }
@@ -204,7 +205,7 @@ struct dpc_case {
 void dpc(benchmark::State& state, dpc_case c) {
   const auto x = feats(c.n, c.d, 6);
   const auto u = vtr_bench::shared_floats(std::size_t(c.n), 7, 0.0f, 0.999f);
-  vtr::workspace ws(ops::dpc_knn_workspace_bytes(c.n));
+  vtr::workspace ws(ops::dpc_knn_workspace_bytes(c.n, c.d));
   ops::dpc_result r;
   const ops::dpc_params prm{c.clusters, c.k, c.form};
   for (auto _ : state) {

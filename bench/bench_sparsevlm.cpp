@@ -74,9 +74,10 @@ void sparsevlm_event_dominant(benchmark::State& state, image_shape s) {
   const std::vector<float> x = recycled_rows(d);
   const index_t m = static_cast<index_t>(x.size()) / s.dim;
   std::vector<float> out(std::size_t(m * m));
+  vtr::workspace ws(vtr::ops::pairwise_distances_workspace_bytes(m, s.dim));
   for (auto _ : state) {
     vtr::ops::pairwise_distances(vtr::matrix_view<const float>(x.data(), {m, s.dim}),
-                                 vtr::matrix_view<float>(out.data(), {m, m}), 1.0f);
+                                 vtr::matrix_view<float>(out.data(), {m, m}), 1.0f, ws);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }

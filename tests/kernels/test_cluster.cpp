@@ -177,7 +177,8 @@ TEST_CASE("dpc_knn matches the scalar reference on random points (direct and Gra
 
 TEST_CASE("pairwise_distances and dpc_knn over selected rows equal the calls on the gathered rows bit for bit") {
   // The indexed forms read the rows where they lie (the Gram form copies one depth chunk of them at a
-  // time); the gathered call sees the same values in the same order, so every bit must agree. Depths
+  // time); the gathered call sees the same values in the same order, so every bit must agree. `want` is
+  // the call without a workspace, whose Gram form hands Eigen the rows in place: the copies change no bit. Depths
   // below, at and across the chunk width; a repeated row included.
   vtr::workspace ws;
   std::mt19937 rng(5);
@@ -199,6 +200,10 @@ TEST_CASE("pairwise_distances and dpc_knn over selected rows equal the calls on 
         vtr::ops::pairwise_distances(g, vtr::matrix_view<float>(want.data(), {n, n}), 0.5f, form);
         vtr::ops::pairwise_distances(x, rows, vtr::matrix_view<float>(got.data(), {n, n}), 0.5f, ws, form);
         CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+        // With a workspace the contiguous call copies its depth chunks too (up to 512 rows): same bits.
+        std::vector<float> copied(want.size(), -1.0f);
+        vtr::ops::pairwise_distances(g, vtr::matrix_view<float>(copied.data(), {n, n}), 0.5f, ws, form);
+        CHECK(std::memcmp(want.data(), copied.data(), sizeof(float) * want.size()) == 0);
 
         const vtr::ops::dpc_params prm{std::max<index_t>(1, n / 4), 3, form};
         vtr::ops::dpc_result dw, dg;
@@ -215,8 +220,9 @@ TEST_CASE("pairwise_distances and dpc_knn over selected rows equal the calls on 
 
 TEST_CASE("dpc_knn and pairwise_distances: a workspace of the stated size is never outgrown") {
   // dpc_knn_workspace_bytes(n, features) covers the indexed call (its Gram form copies depth chunks of
-  // the selected rows, as wide as the whole depth past 512 points) and the large-k density (bottom-k
-  // scratch); dpc_knn_workspace_bytes(n) the call on contiguous points.
+  // the selected rows, as wide as the whole depth past 512 points), the call on contiguous points (whose
+  // chunks are copied while the depth is chunked) and the large-k density (bottom-k scratch);
+  // dpc_knn_workspace_bytes(n) the direct form, which copies nothing.
   std::mt19937 rng(11);
   for (index_t c : {index_t(3), index_t(300), index_t(1000)}) {
     for (index_t n : {index_t(1), index_t(40), index_t(200), index_t(600)}) {
@@ -237,14 +243,23 @@ TEST_CASE("dpc_knn and pairwise_distances: a workspace of the stated size is nev
           vtr::ops::dpc_knn(x, prm, vtr::view_of(jit), dr, ws, rows);
           CHECK(ws.allocations() == 0);
           CHECK(ws.high_water() <= indexed);
-          vtr::workspace wc(vtr::ops::dpc_knn_workspace_bytes(n));
+          vtr::workspace wc(indexed);
           vtr::ops::dpc_knn(vtr::matrix_view<const float>(buf.data(), {n, c}), prm, vtr::view_of(jit), dr, wc);
           CHECK(wc.allocations() == 0);
+          if (form == vtr::ops::distance_form::direct) {
+            vtr::workspace wd(vtr::ops::dpc_knn_workspace_bytes(n));
+            vtr::ops::dpc_knn(vtr::matrix_view<const float>(buf.data(), {n, c}), prm, vtr::view_of(jit), dr, wd);
+            CHECK(wd.allocations() == 0);
+          }
         }
         std::vector<float> d(static_cast<std::size_t>(n * n));
         vtr::workspace wp(vtr::ops::pairwise_distances_workspace_bytes(n, c));
         vtr::ops::pairwise_distances(x, rows, vtr::matrix_view<float>(d.data(), {n, n}), 1.0f, wp, form);
         CHECK(wp.allocations() == 0);
+        vtr::workspace wq(vtr::ops::pairwise_distances_workspace_bytes(n, c));
+        vtr::ops::pairwise_distances(vtr::matrix_view<const float>(buf.data(), {n, c}), vtr::matrix_view<float>(d.data(), {n, n}), 1.0f,
+                                     wq, form);
+        CHECK(wq.allocations() == 0);
       }
     }
   }

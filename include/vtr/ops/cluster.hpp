@@ -43,9 +43,10 @@ struct dpc_result {
   std::vector<float> density, score;
 };
 
-/// Bytes of workspace try_dpc_knn takes for N points. A call that passes `rows` (the points read where
-/// they lie) also copies depth chunks of them for the Gram distances: give its feature count as
-/// `features` (0, the default, sizes calls without `rows`).
+/// Bytes of workspace try_dpc_knn takes for N points of `features` columns. Its Gram distances copy depth
+/// chunks of the points first (detail::gram_copies_chunks: indexed `rows` always, contiguous points up to
+/// 512 by default); features = 0 (the default) leaves that buffer out, so only calls in the direct form
+/// (N ≤ cdist_direct_max_rows under automatic) stay within it.
 inline std::size_t dpc_knn_workspace_bytes(index_t n, index_t features = 0) {
   const auto sz = [](std::size_t b) { return (std::max<std::size_t>(b, 1) + workspace::alignment - 1) / workspace::alignment * workspace::alignment; };
   const auto nu = static_cast<std::size_t>(n);
@@ -314,7 +315,7 @@ status try_dpc_knn(const matrix_view<const float>& x, const dpc_params& params, 
   float* dbuf = ws.take<float>(static_cast<std::size_t>(n * n));
   const matrix_view<float> dist(dbuf, {n, n});
   const distance_form form = detail::resolve_form(params.distances, n);
-  float* chunk = pts.rows && form == distance_form::gram
+  float* chunk = form == distance_form::gram && detail::gram_copies_chunks(pts.rows != nullptr, n, c)
                      ? ws.take<float>(static_cast<std::size_t>(n * detail::gram_depth_chunk(n, c)))
                      : nullptr;
   detail::pairwise_distances_of<Arch>(pts, dist, 1.0f, form, chunk);
