@@ -41,7 +41,7 @@ TEST_CASE("add_scaled and add_to match the scalar reference at SIMD tails") {
   }
 }
 
-TEST_CASE("add_scaled<Start>, add_scaled_rows and squared_norm_and_add: the bits of the separate passes") {
+TEST_CASE("add_scaled<Start>, add_scaled_rows, squared_norm_and_add and squared_norms_and_add_rows: the bits of the separate passes") {
   using arch = vtr::simd::default_arch;
   for (index_t n : acc_sizes) {
     CAPTURE(n);
@@ -91,6 +91,24 @@ TEST_CASE("add_scaled<Start>, add_scaled_rows and squared_norm_and_add: the bits
         if (k > 0) vtr::ops::add_to<arch>(chain.data(), r, n);
       }
       REQUIRE(std::memcmp(sum.data(), chain.data(), sum.size() * sizeof(float)) == 0);
+
+      // squared_norms_and_add_rows = squared_norm_and_add row after row (started: from a zero row).
+      if (count > vtr::ops::norms_and_add_max_rows) continue;
+      rows[0][0] = -0.0f;
+      for (bool start : {true, false}) {
+        CAPTURE(start);
+        std::vector<float> y = start ? std::vector<float>(static_cast<std::size_t>(n), 7.0f) : rand_vec(static_cast<std::size_t>(n), 41);
+        std::vector<float> one_by_one = start ? std::vector<float>(static_cast<std::size_t>(n), 0.0f) : y;
+        std::vector<float> norms(static_cast<std::size_t>(count), -1.0f);
+        if (start) vtr::ops::squared_norms_and_add_rows<arch, true>(y.data(), ptrs.data(), count, n, norms.data());
+        else vtr::ops::squared_norms_and_add_rows<arch>(y.data(), ptrs.data(), count, n, norms.data());
+        for (index_t k = 0; k < count; ++k) {
+          const float want_sq = vtr::ops::squared_norm_and_add<arch>(one_by_one.data(), ptrs[std::size_t(k)], n);
+          CHECK(std::memcmp(&norms[std::size_t(k)], &want_sq, sizeof(float)) == 0);
+        }
+        REQUIRE(std::memcmp(y.data(), one_by_one.data(), y.size() * sizeof(float)) == 0);
+        if (start && count == 1) CHECK_FALSE(std::signbit(y[0]));  // +0 + −0 is +0, as in the zeroed row
+      }
     }
   }
 }

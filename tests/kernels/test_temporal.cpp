@@ -49,13 +49,22 @@ TEST_CASE("frame_means matches the scalar reference at SIMD tails") {
 TEST_CASE("frame_means' row norms are squared_norm's bits and leave the means as they were") {
   for (index_t c : sizes) {
     CAPTURE(c);
-    video x(3, 5, c, 12);
-    std::vector<float> plain(static_cast<std::size_t>(3 * c)), with(plain.size()), norms(15, -1.0f);
-    vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(plain.data(), {3, c}));
-    vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(with.data(), {3, c}), vtr::matrix_view<float>(norms.data(), {3, 5}));
-    for (std::size_t i = 0; i < plain.size(); ++i) CHECK(with[i] == plain[i]);
-    for (index_t t = 0; t < 3; ++t)
-      for (index_t l = 0; l < 5; ++l) CHECK(norms[static_cast<std::size_t>(t * 5 + l)] == vtr::ops::squared_norm(&x.v(t, l, 0), c));
+    for (index_t n : {5, 8, 19}) {  // fewer tokens than a group of rows, one group, groups and a rest
+      CAPTURE(n);
+      video x(3, n, c, 12);
+      std::vector<float> plain(static_cast<std::size_t>(3 * c)), with(plain.size()), norms(static_cast<std::size_t>(3 * n), -1.0f);
+      vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(plain.data(), {3, c}));
+      vtr::ops::frame_means(x.c(), vtr::matrix_view<float>(with.data(), {3, c}), vtr::matrix_view<float>(norms.data(), {3, n}));
+      for (std::size_t i = 0; i < plain.size(); ++i) CHECK(with[i] == plain[i]);
+      for (index_t t = 0; t < 3; ++t)
+        for (index_t l = 0; l < n; ++l) CHECK(norms[static_cast<std::size_t>(t * n + l)] == vtr::ops::squared_norm(&x.v(t, l, 0), c));
+      // the means are the bits of adding the rows one after another to a zeroed row, then dividing
+      for (index_t t = 0; t < 3; ++t) {
+        std::vector<float> chain(static_cast<std::size_t>(c), 0.0f);
+        for (index_t l = 0; l < n; ++l) vtr::ops::add_to(chain.data(), &x.v(t, l, 0), c);
+        for (index_t k = 0; k < c; ++k) CHECK(plain[static_cast<std::size_t>(t * c + k)] == chain[static_cast<std::size_t>(k)] / static_cast<float>(n));
+      }
+    }
   }
 }
 

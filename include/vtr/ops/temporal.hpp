@@ -78,13 +78,28 @@ status try_frame_means(tensor_view<const float, 3> x, matrix_view<float> out, ma
   }
   const index_t f = x.extent(0), n = x.extent(1), c = x.extent(2);
   if (f > 0 && n == 0) return fail("argument 'x' has shape ", shape_of(x), ": a frame mean needs at least one token per frame");
+  // A frame's rows are added in groups of 8 in one pass over its sum, each group the bits of adding its
+  // rows one after another (a = 1 is exact: a plain sum), so the rows stream at the memory's pace; one
+  // row per pass over the sum ran at 1.25–1.6× a plain read of the video (Zen 3).
+  constexpr index_t group = norms_and_add_max_rows;
+  const float* rows[group];
+  float ones[group];
+  float sq[group];
+  std::fill(ones, ones + group, 1.0f);
   for (index_t t = 0; t < f; ++t) {
     float* o = out.row(t);
-    std::fill(o, o + c, 0.0f);
-    // a = 1 is exact, a plain sum; squared_norm_and_add adds with the same bits.
-    for (index_t l = 0; l < n; ++l) {
-      if (norms) row_norms2(t, l) = squared_norm_and_add<Arch>(o, detail::row3(x, t, l), c);
-      else add_scaled<Arch>(o, detail::row3(x, t, l), 1.0f, c);
+    for (index_t l = 0; l < n; l += group) {
+      const index_t k = std::min(group, n - l);
+      for (index_t j = 0; j < k; ++j) rows[j] = detail::row3(x, t, l + j);
+      if (norms) {
+        if (l == 0) squared_norms_and_add_rows<Arch, true>(o, rows, k, c, sq);
+        else squared_norms_and_add_rows<Arch>(o, rows, k, c, sq);
+        for (index_t j = 0; j < k; ++j) row_norms2(t, l + j) = sq[j];
+      } else if (l == 0) {
+        add_scaled_rows<Arch, true>(o, rows, ones, k, c);
+      } else {
+        add_scaled_rows<Arch>(o, rows, ones, k, c);
+      }
     }
     detail::divide_in_place<Arch>(o, static_cast<float>(n), c);
   }
