@@ -71,7 +71,7 @@ TEST_CASE("frame_means' row norms are squared_norm's bits and leave the means as
 TEST_CASE("the static test on given squared norms has the bits of its own norm pass") {
   vtr::workspace ws;
   for (index_t c : sizes)
-    for (index_t w : {1, 2, 5}) {
+    for (index_t w : {1, 2, 5, 18}) {  // 18: more frames than the given-norms path adds in one pass
       CAPTURE(c, w);
       video x(w, 6, c, static_cast<unsigned>(7 * c + w));
       for (index_t t = 1; t < w; ++t)  // positions 0 and 2 nearly static
