@@ -41,7 +41,7 @@ TEST_CASE("add_scaled and add_to match the scalar reference at SIMD tails") {
   }
 }
 
-TEST_CASE("add_scaled<Start>, add_scaled_rows, squared_norm_and_add and squared_norms_and_add_rows: the bits of the separate passes") {
+TEST_CASE("add_scaled<Start>, add_scaled_rows(_divide), squared_norm_and_add(s_rows): the bits of the separate passes") {
   using arch = vtr::simd::default_arch;
   for (index_t n : acc_sizes) {
     CAPTURE(n);
@@ -79,6 +79,12 @@ TEST_CASE("add_scaled<Start>, add_scaled_rows, squared_norm_and_add and squared_
         }
         for (index_t k = 1; k < count; ++k) vtr::ops::add_scaled<arch>(chain.data(), ptrs[std::size_t(k)], scales[std::size_t(k)], n);
         REQUIRE(std::memcmp(y.data(), chain.data(), y.size() * sizeof(float)) == 0);
+        // add_scaled_rows_divide = add_scaled_rows, then each sum divided
+        auto divided = rand_vec(static_cast<std::size_t>(n), 40);
+        if (start) vtr::ops::add_scaled_rows_divide<arch, true>(divided.data(), ptrs.data(), scales.data(), count, n, 3.0f);
+        else vtr::ops::add_scaled_rows_divide<arch>(divided.data(), ptrs.data(), scales.data(), count, n, 3.0f);
+        for (float& v : chain) v /= 3.0f;
+        REQUIRE(std::memcmp(divided.data(), chain.data(), divided.size() * sizeof(float)) == 0);
       }
       // squared_norm_and_add = squared_norm, then copy (first row) or add_to (the others).
       std::vector<float> sum(static_cast<std::size_t>(n), 7.0f), chain = rows[0];

@@ -161,7 +161,7 @@ TEST_CASE("static_mask: strict threshold, W = 1 all dynamic whatever tau") {
 }
 
 TEST_CASE("temporal_mean_rows matches the scalar reference bit for bit") {
-  // The kernel sums a position's frames in the reference's order (up to 16 at a time, so 17 and 37
+  // The kernel sums a position's frames in the reference's order (up to 8 at a time, so 16, 17 and 37
   // frames take several passes), then divides: every bit is the reference's.
   for (index_t w : {1, 5, 16, 17, 37})
     for (index_t c : sizes) {

@@ -141,13 +141,16 @@ status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<floa
   if (w == 0) return fail("argument 'seg' has shape ", shape_of(seg), ": a segment needs at least one frame");
   workspace::scope sc(ws);
   float* acc = ws.take<float>(static_cast<std::size_t>(std::max<index_t>(c, 1)));
-  // With the norms given, a position's W unit vectors are summed in one pass over acc per 16 frames
+  // With the norms given, a position's W unit vectors are summed in one pass over acc per 8 frames
   // (add_scaled_rows: the bits of adding them one after another), so acc is not read and written once
   // per row and the rows stream from memory (static_mask 2.1× → 1.2–1.3× its read floor at PLLaVA).
+  // Not more than 8: a position's rows lie whole frames apart, at addresses equal modulo 4 KiB when a
+  // frame is a multiple of it, so more rows than an 8-way L1 has ways evict each other's lines before
+  // their second vector is read (16 frames a pass: 10 frames 1.45–1.59× the read floor, 8: 1.17–1.24×).
   // Without them each row is added right after its norm pass, from L1, while the next row is requested:
   // there, grouping the adds after the rows' norm passes left memory idle during them (1.25× slower at
   // W = 10), and requesting the next position's rows meanwhile was slower still.
-  constexpr index_t group = 16;
+  constexpr index_t group = 8;
   const float* rows[group];
   float scale[group];
   // n̂ as x·(1/d), one reciprocal per row: the sum-of-vectors form already sums in another order than
@@ -235,10 +238,11 @@ status try_temporal_mean_rows(tensor_view<const float, 3> seg, vector_view<const
     if (pos(i) < 0 || pos(i) >= n)
       return fail("argument 'pos'[", i, "] = ", pos(i), " is out of range for 'seg' of shape ", shape_of(seg));
   // Each position's W rows are summed in one pass over its output row (add_scaled_rows: the bits of
-  // adding them one after another to a zeroed row), up to 16 frames at a time, then divided while the
-  // row is in L1: the row is written twice instead of W + 2 times. (Requesting the next position's rows
-  // meanwhile made it slower: the W rows read in step are streams the hardware prefetchers follow.)
-  constexpr index_t chunk = 16;
+  // adding them one after another to a zeroed row), up to 8 frames at a time (as the static test, for
+  // the L1's 8 ways), the last pass dividing the sums before it stores them: with W ≤ 8 the row is
+  // written once (a division pass of its own cost 1.5× at 6 frames). (Requesting the next position's
+  // rows meanwhile made it slower: the W rows read in step are streams the hardware prefetchers follow.)
+  constexpr index_t chunk = 8;
   const float* rows[chunk];
   float ones[chunk];
   std::fill(ones, ones + chunk, 1.0f);
@@ -247,10 +251,13 @@ status try_temporal_mean_rows(tensor_view<const float, 3> seg, vector_view<const
     for (index_t t0 = 0; t0 < w; t0 += chunk) {
       const index_t nt = std::min(chunk, w - t0);
       for (index_t t = 0; t < nt; ++t) rows[t] = detail::row3(seg, t0 + t, pos(i));
-      if (t0 == 0) add_scaled_rows<Arch, true>(o, rows, ones, nt, c);
+      const bool first = t0 == 0, last = t0 + nt == w;
+      const auto wf = static_cast<float>(w);
+      if (first && last) add_scaled_rows_divide<Arch, true>(o, rows, ones, nt, c, wf);
+      else if (first) add_scaled_rows<Arch, true>(o, rows, ones, nt, c);
+      else if (last) add_scaled_rows_divide<Arch>(o, rows, ones, nt, c, wf);
       else add_scaled_rows<Arch>(o, rows, ones, nt, c);
     }
-    detail::divide_in_place<Arch>(o, static_cast<float>(w), c);
   }
   return {};
 }
