@@ -111,10 +111,15 @@ class usage_tracker {
     ++iter_;  // nothing below can fail: the state changes only from here on
     if (n > 0) {
       const index_t bar = iter_ - p_.unused_threshold;  // evict when count < bar
-      for (index_t j = 0; j < n; ++j) {
-        index_t& c = count_[static_cast<std::size_t>(ids_[static_cast<std::size_t>(j)])];
-        c += mx[j] > p_.usage_threshold ? 1 : 0;
-        if (c < bar) evict_[static_cast<std::size_t>(n_ev++)] = j;
+      const index_t* ids = ids_.data();
+      index_t* count = count_.data();
+      index_t* ev = evict_.data();
+      const float thr = p_.usage_threshold;
+      for (index_t j = 0; j < n; ++j) {  // branch-free: each j is written, and kept when it is evicted
+        const index_t c = count[ids[j]] + (mx[j] > thr ? 1 : 0);
+        count[ids[j]] = c;
+        ev[n_ev] = j;
+        n_ev += c < bar ? 1 : 0;
       }
       const index_t e = std::max<index_t>(0, std::min(n_ev, n - p_.min_keep));
       if (e < n_ev) {
@@ -128,9 +133,10 @@ class usage_tracker {
         std::copy(pick, pick + e, evict_.begin());
         n_ev = e;
       }
-      // Renumber to the survivors (in place, order kept).
-      index_t w = 0, r = 0;
-      for (index_t j = 0; j < n; ++j) {
+      // Renumber to the survivors (in place, order kept), from the first evicted token on: most steps
+      // evict nothing, and then nothing moves.
+      index_t w = n_ev > 0 ? evict_[0] : n, r = 0;
+      for (index_t j = w; j < n; ++j) {
         if (r < n_ev && evict_[static_cast<std::size_t>(r)] == j) {
           ++r;
           continue;
