@@ -6,6 +6,7 @@
 #include <vtr/core/plan.hpp>
 #include <vtr/core/workspace.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <string>
@@ -168,6 +169,43 @@ TEST_CASE("apply: selection copies exactly, merges average, integers select") {
   REQUIRE_FALSE(st.ok());
   CHECK(contains(st.message(), "floating-point"));
   CHECK(out3 == std::vector<std::int64_t>{-1, -1, -1});
+}
+
+TEST_CASE("apply: merged float rows are the weighted sum in term order, then the division, at SIMD tails") {
+  // The float path sums a row's terms with one fma each, 8 terms to a pass over the output row: checked
+  // against the same chain in scalar std::fma (the bits wherever the arch has FMA) and a double sum.
+  for (index_t cols : {1, 7, 15, 17, 576, 577, 2880})
+    for (index_t terms : {1, 2, 8, 9, 20}) {
+      CAPTURE(cols, terms);
+      const index_t rows = 24;
+      std::vector<float> x(static_cast<std::size_t>(rows * cols));
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+      std::vector<index_t> src;
+      std::vector<float> w;
+      for (index_t t = 0; t < terms; ++t) {
+        src.push_back((5 * t + 3) % rows);
+        w.push_back(0.25f + 0.125f * static_cast<float>(t % 5));
+      }
+      vtr::plan p;
+      p.reset(rows);
+      p.add_copy(0);
+      p.add_merge(vtr::plan::appended, src.data(), terms, w.data(), 3.0f);
+      std::vector<float> y(static_cast<std::size_t>(2 * cols), 99.0f);
+      vtr::apply(p, vtr::matrix_view<const float>(x.data(), {rows, cols}), vtr::matrix_view<float>(y.data(), {2, cols}));
+      for (index_t c = 0; c < cols; ++c) {
+        CHECK(y[static_cast<std::size_t>(c)] == x[static_cast<std::size_t>(c)]);
+        float chain = 0.0f;
+        double exact = 0.0;
+        for (index_t t = 0; t < terms; ++t) {
+          const float v = x[static_cast<std::size_t>(src[static_cast<std::size_t>(t)] * cols + c)];
+          chain = std::fma(w[static_cast<std::size_t>(t)], v, chain);
+          exact += double(w[static_cast<std::size_t>(t)]) * double(v);
+        }
+        const float got = y[static_cast<std::size_t>(cols + c)];
+        if (vtr::simd::native_fma<vtr::simd::default_arch>) CHECK(got == chain / 3.0f);
+        CHECK(std::fabs(double(got) - exact / 3.0) <= 1e-5 * (1.0 + std::fabs(exact)));
+      }
+    }
 }
 
 TEST_CASE("apply: rejects bad shapes and aliasing without touching dst") {

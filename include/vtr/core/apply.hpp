@@ -1,9 +1,11 @@
 // vtr — applying a plan to any tensor that shares the token axis (DESIGN §2.1, ALGORITHMS §2.11).
 #pragma once
 
+#include "../simd/rows.hpp"
 #include "plan.hpp"
 #include "tensor_view.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -39,7 +41,29 @@ status try_apply(const plan& p, const matrix_view<const T>& src, const matrix_vi
       std::memcpy(out, src.row(p.sources[b]), sizeof(T) * static_cast<std::size_t>(cols));
       continue;
     }
-    if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (std::is_same_v<T, float>) {
+      // (Σ w·x) / d in the order of the terms, one fma per term, in one pass over the output row per 8
+      // terms (the first starts from zero, the last divides), so the row is written once for a merge of
+      // up to 8 rows. The scalar passes below, one per term, ran at 1.4× a read of the rows with -O3 and
+      // 7× without the compiler's vectorisation (-O2).
+      constexpr index_t group = simd::rows_per_pass;
+      const float* in[group];
+      float w[group];
+      const float d = p.divisors[r];
+      for (index_t t0 = b; t0 < e; t0 += group) {
+        const index_t nt = std::min(group, e - t0);
+        for (index_t k = 0; k < nt; ++k) {
+          in[k] = src.row(p.sources[t0 + k]);
+          w[k] = p.weights[t0 + k];
+        }
+        const bool first = t0 == b, last = t0 + nt == e;
+        using arch = simd::default_arch;
+        if (first && last) simd::scaled_rows_pass<arch, true, true>(out, in, w, nt, cols, d);
+        else if (first) simd::scaled_rows_pass<arch, true, false>(out, in, w, nt, cols, d);
+        else if (last) simd::scaled_rows_pass<arch, false, true>(out, in, w, nt, cols, d);
+        else simd::scaled_rows_pass<arch, false, false>(out, in, w, nt, cols, d);
+      }
+    } else if constexpr (std::is_floating_point_v<T>) {
       // (Σ w·x) / d in the order of the terms; the first term initialises and the last one divides, so
       // the output row is written in as few passes as the term count allows (memory-bound, §5.4).
       const T d = static_cast<T>(p.divisors[r]);

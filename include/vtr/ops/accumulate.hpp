@@ -10,6 +10,7 @@
 #include "../config.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor_view.hpp"
+#include "../simd/rows.hpp"
 #include "../simd/simd.hpp"
 #include "similarity.hpp"
 
@@ -70,34 +71,6 @@ void add_scaled(float* y, const float* x, float a, index_t n, const float* read_
   }
 }
 
-namespace detail {
-/// add_scaled_rows' pass; Divide: each finished vector of y is divided by d before it is stored.
-template <class Arch, bool Start, bool Divide>
-void scaled_rows_pass(float* y, const float* const* x, const float* a, index_t count, index_t n, float d,
-                      const float* read_next, index_t next_rows, index_t next_stride) noexcept {
-  using B = simd::batch<float, Arch>;
-  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>);
-  constexpr index_t line = 16;  // floats per 64-byte line
-  const B vd(d);
-  const auto finish = [&vd](B s) { return Divide ? s / vd : s; };
-  index_t i = 0;
-  for (; i + L <= n; i += L) {
-    if (read_next && i % line == 0)
-      for (index_t k = 0; k < next_rows; ++k) simd::prefetch_next<line>(read_next + k * next_stride + i);
-    B s = Start ? B(0.0f) : simd::load<float, Arch>(y + i);
-    for (index_t k = 0; k < count; ++k) s = simd::fma(B(a[k]), simd::load<float, Arch>(x[k] + i), s);
-    simd::store<float, Arch>(y + i, finish(s));
-  }
-  if (i < n) {  // add_scaled's partial vector step (a scalar tail here was vectorised over the rows by
-                // GCC from 8 rows on, its products rounded apart from their sums: other bits)
-    const auto tail = static_cast<std::size_t>(n - i);
-    B s = Start ? B(0.0f) : simd::load_partial<Arch>(y + i, tail, 0.0f);
-    for (index_t k = 0; k < count; ++k) s = simd::fma(B(a[k]), simd::load_partial<Arch>(x[k] + i, tail, 0.0f), s);
-    simd::store_partial<Arch>(y + i, finish(s), tail);
-  }
-}
-}  // namespace detail
-
 /// y[0, n) += a[0]·x[0]; then += a[1]·x[1]; … over `count` rows, in one pass over y: each step is the
 /// step of add_scaled (vector body and tail alike), so the bits are those of `count` add_scaled calls in
 /// turn. Start: y is taken as +0 instead of being read (as add_scaled's Start). read_next: `next_rows`
@@ -106,14 +79,14 @@ void scaled_rows_pass(float* y, const float* const* x, const float* a, index_t c
 template <class Arch = simd::default_arch, bool Start = false>
 void add_scaled_rows(float* y, const float* const* x, const float* a, index_t count, index_t n,
                      const float* read_next = nullptr, index_t next_rows = 0, index_t next_stride = 0) noexcept {
-  detail::scaled_rows_pass<Arch, Start, false>(y, x, a, count, n, 1.0f, read_next, next_rows, next_stride);
+  simd::scaled_rows_pass<Arch, Start, false>(y, x, a, count, n, 1.0f, read_next, next_rows, next_stride);
 }
 
 /// add_scaled_rows, then y[i] /= d, in the same pass: the bits of the two in turn, without reading and
 /// writing y again (a mean of rows that fit one call).
 template <class Arch = simd::default_arch, bool Start = false>
 void add_scaled_rows_divide(float* y, const float* const* x, const float* a, index_t count, index_t n, float d) noexcept {
-  detail::scaled_rows_pass<Arch, Start, true>(y, x, a, count, n, d, nullptr, 0, 0);
+  simd::scaled_rows_pass<Arch, Start, true>(y, x, a, count, n, d);
 }
 
 /// y[0, n) += x[0, n).
