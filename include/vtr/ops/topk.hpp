@@ -235,14 +235,30 @@ inline std::uint32_t radix_kth_key(const float* s, index_t n, index_t k, index_t
     const auto bucket = [&](float x) { return (select_key<Largest>(x) - lo) >> shift; };
     if (first) {
       // Increments of one counter serialise through memory and scores crowd into few buckets, so four
-      // interleaved sub-histograms are counted. The bucket numbers are computed a block at a time by a
-      // loop that compilers vectorise, apart from the increments (1 µs less at n = 2880).
+      // interleaved sub-histograms are counted. The bucket numbers are computed a block at a time apart
+      // from the increments (1 µs less at n = 2880), with AVX2 where the arch has it: GCC vectorises the
+      // scalar loop at -O3 only, and at -O2 the whole top-k of 2880 took 2.4× as long.
       std::uint32_t* sub[4] = {counts, counts + stride, counts + 2 * stride, counts + 3 * stride};
       for (auto* h : sub) std::fill(h, h + bins, 0u);
       std::uint32_t ids[256];
       for (index_t i0 = 0; i0 < n; i0 += 256) {
         const index_t len = std::min<index_t>(256, n - i0);
-        for (index_t j = 0; j < len; ++j) ids[j] = bucket(s[i0 + j]);
+        index_t j0 = 0;
+#if defined(__AVX2__)
+        if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+          // select_key on 8 lanes (x + 0 folds −0 into +0, then float_order_key's sign-dependent flip,
+          // complemented for bottom-k), minus lo, shifted: bucket() exactly.
+          const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u)), vlo = _mm256_set1_epi32(static_cast<int>(lo));
+          const __m256i flip = _mm256_set1_epi32(Largest ? 0 : -1);
+          const __m128i count = _mm_cvtsi32_si128(shift);
+          for (; j0 + 8 <= len; j0 += 8) {
+            const __m256i b = _mm256_castps_si256(_mm256_add_ps(_mm256_loadu_ps(s + i0 + j0), _mm256_setzero_ps()));
+            const __m256i u = _mm256_xor_si256(_mm256_xor_si256(b, _mm256_or_si256(_mm256_srai_epi32(b, 31), sign)), flip);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ids + j0), _mm256_srl_epi32(_mm256_sub_epi32(u, vlo), count));
+          }
+        }
+#endif
+        for (index_t j = j0; j < len; ++j) ids[j] = bucket(s[i0 + j]);
         index_t j = 0;
         for (; j + 4 <= len; j += 4)
           for (int h = 0; h < 4; ++h) ++sub[h][ids[j + h]];
