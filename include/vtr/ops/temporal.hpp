@@ -12,6 +12,7 @@
 #include "../core/error.hpp"
 #include "../core/tensor_view.hpp"
 #include "../core/workspace.hpp"
+#include "../simd/rows.hpp"
 #include "../simd/simd.hpp"
 #include "accumulate.hpp"
 #include "similarity.hpp"
@@ -150,7 +151,7 @@ status try_temporal_similarity(tensor_view<const float, 3> seg, vector_view<floa
   // Without them each row is added right after its norm pass, from L1, while the next row is requested:
   // there, grouping the adds after the rows' norm passes left memory idle during them (1.25× slower at
   // W = 10), and requesting the next position's rows meanwhile was slower still.
-  constexpr index_t group = 8;
+  constexpr index_t group = simd::rows_per_pass;
   const float* rows[group];
   float scale[group];
   // n̂ as x·(1/d), one reciprocal per row: the sum-of-vectors form already sums in another order than
@@ -242,7 +243,7 @@ status try_temporal_mean_rows(tensor_view<const float, 3> seg, vector_view<const
   // the L1's 8 ways), the last pass dividing the sums before it stores them: with W ≤ 8 the row is
   // written once (a division pass of its own cost 1.5× at 6 frames). (Requesting the next position's
   // rows meanwhile made it slower: the W rows read in step are streams the hardware prefetchers follow.)
-  constexpr index_t chunk = 8;
+  constexpr index_t chunk = simd::rows_per_pass;
   const float* rows[chunk];
   float ones[chunk];
   std::fill(ones, ones + chunk, 1.0f);

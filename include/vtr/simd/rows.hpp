@@ -15,11 +15,11 @@ namespace simd {
 /// other's lines before their second vector is read (measured: 16 rows a pass ran 1.2–1.3× slower than 8).
 inline constexpr index_t rows_per_pass = 8;
 
-/// y[0, n) = (Start ? +0 : y) + a[0]·x[0], then + a[1]·x[1], … over `count` rows, each step simd::fma per element
-/// (one rounding where the arch has FMA; a partial vector at the tail takes the same fma, so the bits do not depend on
-/// how a compiler treats a scalar tail); Divide: each finished element is divided by d before it is
-/// stored. One pass over y whatever `count`. read_next: `next_rows` rows of n floats, `next_stride` floats
-/// apart, that the caller reads next, requested into L2 meanwhile.
+/// y[0, n) = (Start ? +0 : y) + a[0]·x[0], then + a[1]·x[1], … over `count` rows, each step one simd::fma
+/// per element (one rounding where the arch has FMA; a partial vector at the tail takes the same fma, so
+/// the bits do not depend on how a compiler treats a scalar tail); Divide: each finished element is
+/// divided by d before it is stored. One pass over y whatever `count`. read_next: `next_rows` rows of n
+/// floats, `next_stride` floats apart, that the caller reads next, requested into L2 meanwhile.
 template <class Arch, bool Start, bool Divide>
 void scaled_rows_pass(float* y, const float* const* x, const float* a, index_t count, index_t n, float d,
                       const float* read_next = nullptr, index_t next_rows = 0, index_t next_stride = 0) noexcept {
