@@ -6,6 +6,7 @@ Usage:
                                                          # writes build/bench/bench/vtr_bench.json
     python3 bench/perf_table.py                          # reads that file, prints markdown to stdout
     python3 bench/perf_table.py results.json             # any --benchmark_out=... --benchmark_out_format=json
+    python3 bench/perf_table.py run1.json run2.json      # several runs of the same binary: the fastest of all
     python3 bench/perf_table.py --filter 'llava15|topk'  # only steps whose name matches a regex
     python3 bench/perf_table.py --exclude '[.]threads'   # leave out steps whose name matches a regex
     python3 bench/perf_table.py --misses                 # only the steps that miss their target
@@ -18,7 +19,9 @@ counter set at registration — target_memory (time <= limit x floor), target_ge
 GEMM/SYRK floor), target_us (time <= limit microseconds) or target_outside (a method: at most that share of its
 time outside its "/dominant" step). Steps whose shape starts with the tag of a "decoder_layer/<tag>"
 benchmark get their cost as a percentage of that layer. Times are the fastest of the repetitions (CPU time, one
-thread; noise on a shared machine only adds time); without repetitions, the single run.
+thread; noise on a shared machine only adds time); without repetitions, the single run. Given several JSON files
+(runs of the same benchmarks), every time is the fastest over all of them: a step and its floor are each taken at
+their quietest, so a burst of load during one run's floor or step does not decide a ratio.
 
 Output: the table of every step (step, shape, time, x floor, x naive, % layer, target and whether it is met),
 then a table of the methods (time, dominant step alone, share of the time outside it), then how many steps
@@ -55,12 +58,23 @@ def base_name(name):
     return "/".join(p for p in name.split("/") if not SETTING.match(p))
 
 
-def load(path):
-    """(context, rows by step name, step names in run order, repetitions or 1). A step's time is the fastest of
-    its repetitions (noise on a shared machine only adds time); aggregates are ignored."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    rows, order, reps = {}, [], 1
+def load(paths):
+    """(context of the first file, rows by step name, step names in run order, repetitions or 1, runs). A step's
+    time is the fastest of its repetitions over every file (noise on a shared machine only adds time);
+    aggregates are ignored."""
+    rows, order, reps, context = {}, [], 1, None
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if context is None:
+            context = data.get("context", {})
+        reps = max(reps, add_runs(data, rows, order))
+    return context or {}, rows, order, reps, len(paths)
+
+
+def add_runs(data, rows, order):
+    """Folds one Google Benchmark JSON document into rows/order (fastest time wins); returns its repetitions."""
+    reps = 1
     for b in data.get("benchmarks", []):
         if b.get("error_occurred") or b.get("run_type") == "aggregate":
             continue
@@ -79,7 +93,7 @@ def load(path):
                 row["target"] = (key, float(value))
         if name not in order:
             order.append(name)
-    return data.get("context", {}), rows, order, reps
+    return reps
 
 
 def fmt_time(us):
@@ -137,16 +151,18 @@ def verdict(row):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("json", nargs="?", default=default_json(), help="Google Benchmark JSON (default: %(default)s)")
+    ap.add_argument("json", nargs="*", default=[default_json()],
+                    help="Google Benchmark JSON, one or more runs (default: %s)" % default_json())
     ap.add_argument("--filter", default=None, help="only steps whose full name matches this regex")
     ap.add_argument("--exclude", default=None, help="leave out steps whose full name matches this regex")
     ap.add_argument("--misses", action="store_true", help="only the steps that miss their target")
     args = ap.parse_args()
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
-    if not os.path.exists(args.json):
-        sys.exit("perf_table.py: %s not found (run `cmake --workflow --preset bench` or pass a JSON file)" % args.json)
-    context, rows, order, reps = load(args.json)
+    for path in args.json:
+        if not os.path.exists(path):
+            sys.exit("perf_table.py: %s not found (run `cmake --workflow --preset bench` or pass a JSON file)" % path)
+    context, rows, order, reps, runs = load(args.json)
     pattern = re.compile(args.filter) if args.filter else None
     exclude = re.compile(args.exclude) if args.exclude else None
     names = [n for n in order if (pattern is None or pattern.search(n)) and not (exclude and exclude.search(n))]
@@ -186,6 +202,8 @@ def main():
         load_avg = context.get("load_avg")
         extra = ", load average %s" % " ".join("%.2f" % x for x in load_avg) if load_avg else ""
         how = "fastest CPU time of %d repetitions" % reps if reps > 1 else "CPU time of one run"
+        if runs > 1:
+            how = "fastest CPU time of %d runs%s" % (runs, " of %d repetitions each" % reps if reps > 1 else "")
         print("Measured %s on %s (%s CPUs%s); %s, one thread." % (
             context.get("date", "?"), context.get("host_name", "?"), context.get("num_cpus", "?"), extra, how))
 
