@@ -255,50 +255,78 @@ index_t packed_query_floats(index_t m, index_t d) noexcept {
 // Logits of a few query rows (fewer stacked rows per kv head than a vector: one row, a small GQA group).
 // A GEMM kernel would leave most of its lanes idle here, and Eigen's GEMV per key tile and head read
 // K's rows in d-float slices a kv-head stride apart. This kernel vectorises each dot product along d:
-// a register block holds N accumulators (M stacked rows × N/M keys), each the lane-wise partial sums
-// of one logit, and one transposing horizontal add per `lanes` of them (simd::reduce_add_each) gives
-// the logits. K is read in memory order: N keys at a time, each kv head in turn, so the N key rows are
-// read front to back in step, streams the prefetchers follow, and a head's N slices stay in L1 while
-// every chunk of its stacked rows uses them.
+// a register block holds N accumulators (M stacked rows × C ≤ N/M keys), each the lane-wise partial
+// sums of one logit (or of half its vectors along d), and one transposing horizontal add per `lanes` of
+// them (simd::reduce_add_each) gives the logits. K is read in memory order: a block's keys at a time,
+// each kv head in turn, so those key rows are read front to back in step, streams the prefetchers
+// follow, and a head's slices stay in L1 while every chunk of its stacked rows uses them.
 
 /// Accumulators per register block: 8 on the 16-register levels (8 + up to 4 query vectors + 1 of K),
 /// one register's lanes on AVX-512 (16 + up to 8 + 1 of its 32).
 template <class Arch>
 inline constexpr index_t few_rows_accumulators = std::max<index_t>(8, static_cast<index_t>(simd::lanes<float, Arch>));
 
-/// Stacked rows qr[0, M) against the keys [0, width) of a block of N/M keys starting at k0 (key c at
-/// k0 + c·key_stride; missing keys of a partial block repeat the last and are not stored), scaled,
-/// written to dst[i][col, col + width). The last partial vector of d is read with zero fill.
+/// Keys whose rows the kernel reads side by side: each kv head in turn takes its blocks over these keys.
+/// On AVX-512 a lone row's 16 accumulators would cover 16 keys, and 16 key rows streamed at once are
+/// followed worse by the prefetchers than 8: its logits at 2955 keys × 32 heads ran at 1.30–1.36×
+/// Eigen's GEMV against 0.98–1.09× with 8 keys of two accumulators each (the even and the odd vectors
+/// of d), the split those spare registers take (Zen 5, a harness alternating the forms).
+inline constexpr index_t few_rows_key_span = 8;
+
+/// Keys of a register block of m stacked rows: its N/m accumulators' worth, at most the span.
+template <class Arch>
+constexpr index_t few_rows_keys(index_t m) noexcept {
+  return std::min<index_t>(few_rows_accumulators<Arch> / m, few_rows_key_span);
+}
+
+/// One vector of d at offset t (Partial: its first `tail` floats, zero-filled) of the stacked rows
+/// qr[0, M) and the key rows kp[0, C), into acc[i·C + c].
+template <class Arch, int M, int C, bool Partial>
+VTR_ALWAYS_INLINE void few_rows_step(simd::batch<float, Arch>* acc, const float* const* qr, const float* const* kp, index_t t,
+                                     std::size_t tail) noexcept {
+  using B = simd::batch<float, Arch>;
+  B qv[M];
+  VTR_UNROLL for (int i = 0; i < M; ++i) qv[i] = Partial ? simd::load_partial<Arch>(qr[i] + t, tail, 0.0f) : simd::load<float, Arch>(qr[i] + t);
+  VTR_UNROLL for (int c = 0; c < C; ++c) {
+    const B kv = Partial ? simd::load_partial<Arch>(kp[c] + t, tail, 0.0f) : simd::load<float, Arch>(kp[c] + t);
+    VTR_UNROLL for (int i = 0; i < M; ++i) acc[i * C + c] = simd::fma(qv[i], kv, acc[i * C + c]);
+  }
+}
+
+/// Stacked rows qr[0, M) against the keys [0, width) of a block of C = few_rows_keys(M) keys starting at
+/// k0 (key c at k0 + c·key_stride; missing keys of a partial block repeat the last and are not stored),
+/// scaled, written to dst[i][col, col + width). With fewer keys than accumulators allow (S = 2), each
+/// logit has two accumulators, for the even and the odd vectors of d, added before the horizontal sum.
+/// The last partial vector of d is read with zero fill.
 template <class Arch, int M>
 void few_rows_block(const float* const* qr, const float* k0, index_t key_stride, index_t d, float scale, float* const* dst,
                     index_t col, index_t width) noexcept {
   using B = simd::batch<float, Arch>;
-  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>), N = few_rows_accumulators<Arch>, C = N / M;
+  constexpr index_t L = static_cast<index_t>(simd::lanes<float, Arch>), N = few_rows_accumulators<Arch>;
+  constexpr int C = static_cast<int>(few_rows_keys<Arch>(M)), MC = M * C, S = static_cast<int>(N) / MC;
+  static_assert(S == 1 || S == 2, "a logit has one or two accumulators");
   const float* kp[C];
-  for (index_t c = 0; c < C; ++c) kp[c] = k0 + std::min(c, width - 1) * key_stride;
+  for (index_t c = 0; c < C; ++c) kp[c] = k0 + std::min<index_t>(c, width - 1) * key_stride;
   B acc[N];
   VTR_UNROLL for (int a = 0; a < N; ++a) acc[a] = B(0.0f);
   const index_t d_full = d - d % L;
-  for (index_t t = 0; t < d_full; t += L) {
-    B qv[M];
-    VTR_UNROLL for (int i = 0; i < M; ++i) qv[i] = simd::load<float, Arch>(qr[i] + t);
-    VTR_UNROLL for (int c = 0; c < C; ++c) {
-      const B kv = simd::load<float, Arch>(kp[c] + t);
-      VTR_UNROLL for (int i = 0; i < M; ++i) acc[i * C + c] = simd::fma(qv[i], kv, acc[i * C + c]);
-    }
+  index_t t = 0;
+  for (; t + S * L <= d_full; t += S * L) {
+    few_rows_step<Arch, M, C, false>(acc, qr, kp, t, 0);
+    if constexpr (S == 2) few_rows_step<Arch, M, C, false>(acc + MC, qr, kp, t + L, 0);
   }
-  if (d_full < d) {
-    const auto tail = static_cast<std::size_t>(d - d_full);
-    B qv[M];
-    VTR_UNROLL for (int i = 0; i < M; ++i) qv[i] = simd::load_partial<Arch>(qr[i] + d_full, tail, 0.0f);
-    VTR_UNROLL for (int c = 0; c < C; ++c) {
-      const B kv = simd::load_partial<Arch>(kp[c] + d_full, tail, 0.0f);
-      VTR_UNROLL for (int i = 0; i < M; ++i) acc[i * C + c] = simd::fma(qv[i], kv, acc[i * C + c]);
-    }
-  }
+  if (t < d_full) few_rows_step<Arch, M, C, false>(acc, qr, kp, t, 0);  // S = 2, an odd count of vectors
+  if (d_full < d) few_rows_step<Arch, M, C, true>(acc, qr, kp, d_full, static_cast<std::size_t>(d - d_full));
+  if constexpr (S == 2)
+    VTR_UNROLL for (int a = 0; a < MC; ++a) acc[a] = acc[a] + acc[MC + a];
   const B sv(scale);
-  if (M == 1 && width == C) {  // one row's N logits: whole-vector stores
-    VTR_UNROLL for (int a = 0; a < N; a += L) simd::store<float, Arch>(dst[0] + col + a, simd::reduce_add_each<Arch>(acc + a) * sv);
+  if (M == 1 && width == C) {  // one row's C logits straight from the registers (a store to z then
+                               // scalar reads of it cost a failed store forwarding per logit)
+    VTR_UNROLL for (int a = 0; a < MC; a += L) {
+      const B v = simd::reduce_add_each<Arch>(acc + a) * sv;
+      if (a + L <= MC) simd::store<float, Arch>(dst[0] + col + a, v);
+      else simd::store_partial<Arch>(dst[0] + col + a, v, static_cast<std::size_t>(MC - a));
+    }
     return;
   }
   alignas(64) float z[N];
@@ -315,13 +343,13 @@ void few_rows_logits(const float* const* qr, float* const* dst, index_t m, const
                      index_t je, float scale) noexcept {
   constexpr index_t N = few_rows_accumulators<Arch>;
   const index_t Hkv = k.extent(1), d = k.extent(2), ks = k.stride(0);
-  for (index_t j0 = cb; j0 < je; j0 += N) {
-    const index_t nj = std::min(N, je - j0);
+  for (index_t j0 = cb; j0 < je; j0 += few_rows_key_span) {
+    const index_t nj = std::min(few_rows_key_span, je - j0);
     for (index_t g = 0; g < Hkv; ++g) {
       const float* const k0 = k.data_handle() + j0 * ks + g * k.stride(1);
       for (index_t s0 = 0; s0 < m;) {
         const index_t left = m - s0;
-        const index_t M = left >= 8 && N >= 16 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1, C = N / M;
+        const index_t M = left >= 8 && N >= 16 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1, C = few_rows_keys<Arch>(M);
         const float* const* q_s = qr + g * m + s0;
         float* const* d_s = dst + g * m + s0;
         for (index_t c0 = 0; c0 < nj; c0 += C) {

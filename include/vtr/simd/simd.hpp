@@ -469,7 +469,7 @@ VTR_ALWAYS_INLINE __m256 reduce_add_each8(const __m256* v) noexcept {
 /// registers at once, transposing as it adds, for kernels that hold one dot product's lane-wise partial
 /// sums per register. (Not xsimd 8's haddp: its AVX-512 form returns the sums in another lane order.)
 template <class Arch>
-batch<float, Arch> reduce_add_each(const batch<float, Arch>* rows) noexcept {
+VTR_ALWAYS_INLINE batch<float, Arch> reduce_add_each(const batch<float, Arch>* rows) noexcept {
   constexpr std::size_t L = batch<float, Arch>::size;
 #if defined(VTR_SIMD_X86) && defined(__AVX512F__)
   if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
