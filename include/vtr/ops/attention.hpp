@@ -267,10 +267,10 @@ template <class Arch>
 inline constexpr index_t few_rows_accumulators = std::max<index_t>(8, static_cast<index_t>(simd::lanes<float, Arch>));
 
 /// Keys whose rows the kernel reads side by side: each kv head in turn takes its blocks over these keys.
-/// On AVX-512 a lone row's 16 accumulators would cover 16 keys, and 16 key rows streamed at once are
-/// followed worse by the prefetchers than 8: its logits at 2955 keys × 32 heads ran at 1.30–1.36×
-/// Eigen's GEMV against 0.98–1.09× with 8 keys of two accumulators each (the even and the odd vectors
-/// of d), the split those spare registers take (Zen 5, a harness alternating the forms).
+/// On AVX-512 a lone row's 16 accumulators used to cover 16 keys, and 16 key rows streamed at once are
+/// followed worse by the prefetchers than 8; they now hold 8 keys × the even and the odd vectors of d.
+/// With that (and reduce_add_each inlined, so the accumulators are not spilled) one row at 2955 keys ×
+/// 32 heads went from 1.4–1.7× to 1.07–1.12× Eigen's per-head GEMV (Zen 5, a harness alternating both).
 inline constexpr index_t few_rows_key_span = 8;
 
 /// Keys of a register block of m stacked rows: its N/m accumulators' worth, at most the span.
@@ -320,8 +320,7 @@ void few_rows_block(const float* const* qr, const float* k0, index_t key_stride,
   if constexpr (S == 2)
     VTR_UNROLL for (int a = 0; a < MC; ++a) acc[a] = acc[a] + acc[MC + a];
   const B sv(scale);
-  if (M == 1 && width == C) {  // one row's C logits straight from the registers (a store to z then
-                               // scalar reads of it cost a failed store forwarding per logit)
+  if (M == 1 && width == C) {  // one row's C logits straight from the registers
     VTR_UNROLL for (int a = 0; a < MC; a += L) {
       const B v = simd::reduce_add_each<Arch>(acc + a) * sv;
       if (a + L <= MC) simd::store<float, Arch>(dst[0] + col + a, v);
